@@ -1,0 +1,35 @@
+"""djframe: a dataframe-first implementation of DataJoint 2.x.
+
+`import djframe as dj` runs DataJoint 2.x pipeline code; results come back as
+Polars/Arrow frames. With no configuration, data lives in a SQLite file.
+"""
+
+from .codecs import Codec, get_codec, list_codecs
+from .codecs.blob import MatCell, MatStruct
+from .connection import Connection, conn
+from .errors import DataJointError, ThreadSafetyError
+from . import errors
+from .query.conditions import AndList, Not
+from .query.expression import QueryExpression, Top, U
+from .populate import AutoPopulate
+from .schema import Schema, VirtualModule, list_schemas, virtual_schema
+from .settings import config
+from .table import FreeTable, Table, ValidationResult
+from .tiers import Compute, Computed, Entry, Imported, Ingest, Lookup, Manual, Part
+
+import logging as _logging
+
+logger = _logging.getLogger("djframe")
+
+try:
+    from importlib.metadata import version as _version
+    __version__ = _version("djframe")
+except Exception:  # running from a source tree
+    __version__ = "0.1.0"
+
+__all__ = [
+    "AndList", "AutoPopulate", "Codec", "Compute", "Computed", "Connection", "DataJointError", "Entry",
+    "FreeTable", "Imported", "Ingest", "Lookup", "Manual", "MatCell", "MatStruct", "Not", "Part",
+    "QueryExpression", "Schema", "Table", "ThreadSafetyError", "Top", "U", "ValidationResult", "VirtualModule",
+    "config", "conn", "errors", "get_codec", "list_codecs", "list_schemas", "logger", "virtual_schema",
+]

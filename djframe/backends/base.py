@@ -1,0 +1,303 @@
+"""The Backend protocol: the one place a SQL dialect and a driver meet.
+
+A backend executes statements, fetches Arrow, bulk-ingests Arrow, reads the
+catalog and writes DDL. Everything above it speaks in TableSpecs, query nodes
+and Arrow tables. Dialect differences are small overrides of this base class.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import uuid
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from ..errors import DataJointError
+from ..heading import Attribute
+from ..spec import ForeignKeySpec, IndexSpec, TableSpec
+from ..types import CoreType
+
+LINEAGE_TABLE = "~lineage"
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    """One column as the catalog reports it, before type reconstruction."""
+
+    name: str
+    sql_type: str
+    nullable: bool
+    default: str | None  # the catalog's default expression text, None if none
+    comment: str
+    in_key: bool
+    autoincrement: bool = False
+
+
+class Backend:
+    """Base class of the three backends; subclasses override what differs."""
+
+    name = "base"
+    sqlglot_dialect = ""
+    max_name_length = 64
+    supports_unsigned = False
+    supports_nan = True
+    supports_inf = True
+
+    # ----- identifiers and literals -------------------------------------------------
+    def quote(self, identifier: str) -> str:
+        return '"' + identifier.replace('"', '""') + '"'
+
+    def full_name(self, schema: str, table: str) -> str:
+        return f"{self.quote(schema)}.{self.quote(table)}"
+
+    def string_literal(self, value: str) -> str:
+        return "'" + value.replace("'", "''") + "'"
+
+    def literal(self, value, attribute: Attribute | None = None) -> str:
+        """An escaped SQL literal for a Python value, typed by the attribute when known."""
+        if value is None:
+            return "NULL"
+        if isinstance(value, bool):
+            return self.bool_literal(value)
+        if isinstance(value, (int, decimal.Decimal)) and not isinstance(value, bool):
+            return str(value)
+        if isinstance(value, float):
+            if value != value or value in (float("inf"), float("-inf")):
+                return self.special_float_literal(value)
+            return repr(value)
+        if isinstance(value, uuid.UUID):
+            return self.uuid_literal(value)
+        if isinstance(value, dt.datetime):
+            return self.string_literal(value.isoformat(sep=" "))
+        if isinstance(value, (dt.date, dt.time)):
+            return self.string_literal(value.isoformat())
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            return self.bytes_literal(bytes(value))
+        if isinstance(value, (dict, list)):
+            return self.string_literal(json.dumps(value))
+        if attribute is not None and attribute.type.kind == "uuid":
+            return self.uuid_literal(uuid.UUID(str(value)))
+        return self.string_literal(str(value))
+
+    def bool_literal(self, value: bool) -> str:
+        return "1" if value else "0"
+
+    def uuid_literal(self, value: uuid.UUID) -> str:
+        return self.string_literal(str(value))
+
+    def bytes_literal(self, value: bytes) -> str:
+        return "X'" + value.hex() + "'"
+
+    def special_float_literal(self, value: float) -> str:
+        raise DataJointError(f"The {self.name} backend cannot compare with the float value {value}.")
+
+    def typed_literal(self, value, attribute: Attribute) -> str:
+        """Literal for comparing against a stored column (backends override storage quirks)."""
+        return self.literal(value, attribute)
+
+    # ----- execution (drivers) -------------------------------------------------------
+    def execute(self, sql: str, params=None) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError("abstract")
+
+    def fetch_arrow(self, sql: str) -> pa.Table:  # pragma: no cover - abstract
+        raise NotImplementedError("abstract")
+
+    def fetch_batches(self, sql: str, batch_rows: int = 65536):
+        """Stream a result as Arrow record batches (default: one table, sliced)."""
+        yield from self.fetch_arrow(sql).to_batches(max_chunksize=batch_rows)
+
+    def fetch_rows(self, sql: str, params=None) -> list[tuple]:  # pragma: no cover - abstract
+        raise NotImplementedError("abstract")
+
+    def begin(self):
+        self.execute("BEGIN")
+
+    def commit(self):
+        self.execute("COMMIT")
+
+    def rollback(self):
+        self.execute("ROLLBACK")
+
+    def close(self):  # pragma: no cover - abstract
+        raise NotImplementedError("abstract")
+
+    def translate_error(self, exc: Exception, context: str = "") -> Exception:
+        """Map a driver exception to a DataJointError (or return it unchanged)."""
+        return exc
+
+    # ----- bulk write ---------------------------------------------------------------
+    def to_storage(self, column: pa.Array, attribute: Attribute) -> pa.Array:
+        """Convert a validated Arrow column into what this backend stores."""
+        return column
+
+    def ingest(self, schema: str, table: str, data: pa.Table, *, skip_duplicates=False,
+               replace=False, primary_key=()) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError("abstract")
+
+    def conflict_clause(self, names, primary_key, skip_duplicates, replace) -> str:
+        """ON CONFLICT clause (PostgreSQL and SQLite spelling) for skip_duplicates / replace."""
+        if not (skip_duplicates or replace) or not primary_key:
+            return ""
+        target = ", ".join(self.quote(k) for k in primary_key)
+        others = [n for n in names if n not in primary_key]
+        if replace and others:
+            sets = ", ".join(f"{self.quote(n)} = excluded.{self.quote(n)}" for n in others)
+            return f" ON CONFLICT ({target}) DO UPDATE SET {sets}"
+        return f" ON CONFLICT ({target}) DO NOTHING"
+
+    def insert_select(self, schema, table, names, select_sql, *, skip_duplicates=False, replace=False,
+                      primary_key=()) -> int:
+        """INSERT ... SELECT: copy a query's rows into a table entirely inside the database."""
+        cols = ", ".join(self.quote(c) for c in names)
+        sql = (f"INSERT INTO {self.full_name(schema, table)} ({cols}) SELECT * FROM ({select_sql}) AS src WHERE 1 = 1"
+               + self.conflict_clause(names, primary_key, skip_duplicates, replace))
+        return self.execute(sql)
+
+    def update(self, schema, table, values: dict, where: str) -> int:
+        sets = ", ".join(f"{self.quote(c)} = {self.literal(v)}" for c, v in values.items())
+        return self.execute(f"UPDATE {self.full_name(schema, table)} SET {sets}" + (f" WHERE {where}" if where else ""))
+
+    # ----- fetch normalisation ------------------------------------------------------
+    def from_storage(self, column: pa.ChunkedArray, attribute: Attribute) -> pa.ChunkedArray:
+        """Convert a fetched column into the heading's Arrow type."""
+        target = attribute.arrow_type
+        if column.type == target:
+            return column
+        return column.cast(target)
+
+    # ----- schemas and catalog ------------------------------------------------------
+    def list_schemas(self) -> list[str]:  # pragma: no cover - abstract
+        raise NotImplementedError("abstract")
+
+    def schema_exists(self, schema: str) -> bool:
+        return schema in self.list_schemas()
+
+    def create_schema(self, schema: str):  # pragma: no cover - abstract
+        raise NotImplementedError("abstract")
+
+    def drop_schema(self, schema: str):  # pragma: no cover - abstract
+        raise NotImplementedError("abstract")
+
+    def list_tables(self, schema: str) -> list[str]:  # pragma: no cover - abstract
+        raise NotImplementedError("abstract")
+
+    def table_exists(self, schema: str, table: str) -> bool:
+        return table in self.list_tables(schema)
+
+    def columns(self, schema: str, table: str) -> list[ColumnInfo]:  # pragma: no cover
+        raise NotImplementedError("abstract")
+
+    def table_comment(self, schema: str, table: str) -> str:  # pragma: no cover
+        raise NotImplementedError("abstract")
+
+    def foreign_keys(self, schema: str) -> list[tuple[str, ForeignKeySpec]]:  # pragma: no cover
+        """Every FK of every table in `schema`, as (child table, spec)."""
+        raise NotImplementedError("abstract")
+
+    def indexes(self, schema: str, table: str) -> list[IndexSpec]:  # pragma: no cover
+        raise NotImplementedError("abstract")
+
+    def core_type_of(self, sql_type: str) -> CoreType:  # pragma: no cover - abstract
+        """Core type for a column that carries no `:type:` comment marker."""
+        raise NotImplementedError("abstract")
+
+    # ----- DDL ----------------------------------------------------------------------
+    def column_type(self, t: CoreType, schema: str) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError("abstract")
+
+    def create_table(self, spec: TableSpec):  # pragma: no cover - abstract
+        raise NotImplementedError("abstract")
+
+    def declare(self, spec: TableSpec):
+        """Create the table and its ~lineage rows together (transactional DDL where the server has it)."""
+        self.begin()
+        try:
+            self.create_table(spec)
+            self.write_lineage(spec.schema, spec.table_name, spec.lineage)
+        except BaseException:
+            self.rollback()
+            raise
+        self.commit()
+
+    def drop_table(self, schema: str, table: str):
+        self.execute(f"DROP TABLE {self.full_name(schema, table)}")
+
+    def default_clause(self, a: Attribute, schema: str) -> str:
+        """NOT NULL / DEFAULT clause of a column definition."""
+        if a.nullable:
+            return "DEFAULT NULL"
+        if not a.has_default or a.default is None:
+            return "NOT NULL"
+        if a.default_is_expression:
+            return f"NOT NULL DEFAULT {self.timestamp_default(a.default)}"
+        return f"NOT NULL DEFAULT {self.default_literal(a, schema)}"
+
+    def timestamp_default(self, text: str) -> str:
+        return text
+
+    def default_literal(self, a: Attribute, schema: str) -> str:
+        if a.type.kind == "bool":
+            return self.bool_literal(a.default in ("1", "true", "True"))
+        if a.type.is_numeric and a.type.kind != "bool":
+            return self.string_literal(a.default)
+        return self.string_literal(a.default)
+
+    def fk_clause(self, fk: ForeignKeySpec) -> str:
+        cols = ", ".join(self.quote(c) for c in fk.child_attributes)
+        parent_cols = ", ".join(self.quote(p) for p in fk.parent_attributes)
+        return (f"FOREIGN KEY ({cols}) REFERENCES {self.full_name(fk.parent_schema, fk.parent_table)} "
+                f"({parent_cols}) ON UPDATE CASCADE ON DELETE RESTRICT")
+
+    def column_comment(self, a: Attribute) -> str:
+        """The `:type:comment` marker that records the declared type for every client."""
+        return f":{a.type.text}:{a.comment}" if a.type.kind != "native" else a.comment
+
+    # ----- the ~lineage table ---------------------------------------------------------
+    def lineage_table_spec(self, schema: str) -> str:
+        q = self.quote
+        return (f"CREATE TABLE IF NOT EXISTS {self.full_name(schema, LINEAGE_TABLE)} ("
+                f"{q('table_name')} varchar(64) NOT NULL, {q('attribute_name')} varchar(64) NOT NULL, "
+                f"{q('lineage')} varchar(255) NOT NULL, PRIMARY KEY ({q('table_name')}, {q('attribute_name')}))")
+
+    def write_lineage(self, schema: str, table: str, lineage: dict[str, str]):
+        """Replace the ~lineage rows of one table."""
+        self.execute(self.lineage_table_spec(schema))
+        name = self.full_name(schema, LINEAGE_TABLE)
+        self.execute(f"DELETE FROM {name} WHERE {self.quote('table_name')} = {self.string_literal(table)}")
+        if lineage:
+            values = ", ".join(
+                f"({self.string_literal(table)}, {self.string_literal(a)}, {self.string_literal(v)})"
+                for a, v in lineage.items())
+            self.execute(f"INSERT INTO {name} ({self.quote('table_name')}, {self.quote('attribute_name')}, "
+                         f"{self.quote('lineage')}) VALUES {values}")
+
+    def read_lineage(self, schema: str) -> dict[tuple[str, str], str]:
+        if not self.table_exists(schema, LINEAGE_TABLE):
+            return {}
+        rows = self.fetch_rows(f"SELECT {self.quote('table_name')}, {self.quote('attribute_name')}, "
+                               f"{self.quote('lineage')} FROM {self.full_name(schema, LINEAGE_TABLE)}")
+        return {(t, a): v for t, a, v in rows}
+
+    def delete_lineage(self, schema: str, table: str):
+        if self.table_exists(schema, LINEAGE_TABLE):
+            self.execute(f"DELETE FROM {self.full_name(schema, LINEAGE_TABLE)} "
+                         f"WHERE {self.quote('table_name')} = {self.string_literal(table)}")
+
+    def limit_clause(self, limit, offset) -> str:
+        text = f"LIMIT {self.no_limit if limit is None else int(limit)}"
+        return text + (f" OFFSET {int(offset)}" if offset else "")
+
+    no_limit = "-1"
+
+    # ----- small query helpers used by the table layer --------------------------------
+    def count(self, sql_from: str) -> int:
+        return int(self.fetch_rows(f"SELECT COUNT(*) FROM {sql_from}")[0][0])
+
+    def server_now(self) -> str:
+        return "CURRENT_TIMESTAMP"
+
+    def connection_id(self) -> int:
+        return 0

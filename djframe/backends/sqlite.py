@@ -1,0 +1,279 @@
+"""SQLite: the embedded default, through the standard library.
+
+SQLite has no schemas, so every DataJoint schema lives in one database file and
+a table is named ``"<schema>.<table>"``; that keeps foreign keys between schemas
+working (SQLite cannot reference a table in an attached database). Column
+comments, which SQLite lacks, live in the catalog table ``"~djframe_comments"``;
+schema names live in ``"~djframe_schemas"``. Types SQLite cannot hold exactly
+(decimal, uint64, dates) are stored as text and cast back through the heading.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .. import errors
+from ..heading import Attribute
+from ..spec import ForeignKeySpec, IndexSpec, TableSpec
+from ..types import INTEGER_RANGES, CoreType, parse_type
+from .base import Backend, ColumnInfo
+
+SCHEMAS = "~djframe_schemas"
+COMMENTS = "~djframe_comments"
+UINT64_DIGITS = 20
+
+
+class SQLiteBackend(Backend):
+    name = "sqlite"
+    sqlglot_dialect = "sqlite"
+    max_name_length = 64
+    supports_nan = False  # SQLite stores NaN as NULL, silently
+
+    def __init__(self, path: str):
+        self.path = path
+        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.conn.execute("PRAGMA foreign_keys = ON")
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.execute(f'CREATE TABLE IF NOT EXISTS "{SCHEMAS}" (name TEXT PRIMARY KEY)')
+        self.conn.execute(
+            f'CREATE TABLE IF NOT EXISTS "{COMMENTS}" (schema_name TEXT, table_name TEXT, '
+            "column_name TEXT, comment TEXT, PRIMARY KEY (schema_name, table_name, column_name))")
+
+    # ----- identifiers ------------------------------------------------------------
+    def full_name(self, schema: str, table: str) -> str:
+        return self.quote(f"{schema}.{table}")
+
+    def special_float_literal(self, value: float) -> str:
+        if value != value:
+            raise errors.DataJointError("SQLite cannot store or compare NaN; use NULL instead.")
+        return "9e999" if value > 0 else "-9e999"
+
+    def typed_literal(self, value, attribute: Attribute) -> str:
+        if attribute.type.kind == "uint64" and value is not None:
+            return self.string_literal(str(int(value)).zfill(UINT64_DIGITS))
+        if attribute.type.kind == "bool" and value is not None:
+            return "1" if value else "0"
+        return self.literal(value, attribute)
+
+    # ----- execution ----------------------------------------------------------------
+    def execute(self, sql: str, params=None) -> int:
+        try:
+            cur = self.conn.execute(sql, params or ())
+        except sqlite3.Error as e:
+            raise self.translate_error(e, sql) from None
+        return cur.rowcount
+
+    def fetch_rows(self, sql: str, params=None) -> list[tuple]:
+        try:
+            return self.conn.execute(sql, params or ()).fetchall()
+        except sqlite3.Error as e:
+            raise self.translate_error(e, sql) from None
+
+    def fetch_arrow(self, sql: str) -> pa.Table:
+        try:
+            cur = self.conn.execute(sql)
+            rows = cur.fetchall()
+        except sqlite3.Error as e:
+            raise self.translate_error(e, sql) from None
+        names = [d[0] for d in cur.description]
+        columns = list(zip(*rows)) if rows else [()] * len(names)
+        return pa.table({n: _column_array(c) for n, c in zip(names, columns)}) if names else pa.table({})
+
+    def close(self):
+        self.conn.close()
+
+    def translate_error(self, exc: Exception, context: str = "") -> Exception:
+        msg = str(exc)
+        if isinstance(exc, sqlite3.IntegrityError):
+            if "UNIQUE" in msg or "PRIMARY KEY" in msg:
+                return errors.DuplicateError(f"Duplicate entry: {msg}")
+            if "FOREIGN KEY" in msg:
+                return errors.IntegrityError(f"Foreign key constraint failed: {msg}")
+            if "NOT NULL" in msg:
+                return errors.MissingAttributeError(f"Missing required value: {msg}")
+            if "CHECK" in msg:
+                return errors.InvalidValueError(f"Value out of the attribute's range: {msg}")
+            return errors.IntegrityError(msg)
+        if "no such table" in msg:
+            return errors.MissingTableError(msg)
+        if "no such column" in msg:
+            return errors.UnknownAttributeError(msg)
+        if "syntax error" in msg:
+            return errors.QuerySyntaxError(f"{msg} in SQL: {context}")
+        if "locked" in msg:
+            return errors.QueryError(f"{msg} (another process holds a write lock on the SQLite file)")
+        return errors.QueryError(f"{msg} in SQL: {context}")
+
+    # ----- bulk write ---------------------------------------------------------------
+    def to_storage(self, column: pa.Array, attribute: Attribute) -> pa.Array:
+        kind = attribute.type.kind
+        if kind == "uint64":
+            text = pc.cast(column, pa.string())
+            return pc.utf8_lpad(text, UINT64_DIGITS, "0")
+        if kind == "bool":
+            return pc.cast(column, pa.int8())
+        if kind in ("date", "datetime", "decimal") or pa.types.is_decimal(column.type):
+            return pc.cast(column, pa.string())
+        if pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
+            return pc.cast(column, pa.string())
+        return column
+
+    def ingest(self, schema, table, data: pa.Table, *, skip_duplicates=False, replace=False,
+               primary_key=()) -> int:
+        cols = ", ".join(self.quote(c) for c in data.column_names)
+        marks = ", ".join("?" * data.num_columns)
+        sql = f"INSERT INTO {self.full_name(schema, table)} ({cols}) VALUES ({marks})"
+        sql += self.conflict_clause(data.column_names, primary_key, skip_duplicates, replace)
+        rows = zip(*(c.to_pylist() for c in data.columns))
+        try:
+            cur = self.conn.executemany(sql, rows)
+        except sqlite3.Error as e:
+            raise self.translate_error(e, sql) from None
+        return cur.rowcount
+
+    # ----- fetch normalisation ------------------------------------------------------
+    def from_storage(self, column, attribute):
+        target = attribute.arrow_type
+        if pa.types.is_null(column.type):
+            return pa.chunked_array([pa.nulls(len(column), target)], target)
+        if attribute.type.kind in ("uint64", "decimal") and pa.types.is_integer(column.type):
+            column = column.cast(pa.string())
+        return super().from_storage(column, attribute)
+
+    # ----- schemas and catalog ------------------------------------------------------
+    def list_schemas(self):
+        return [r[0] for r in self.fetch_rows(f'SELECT name FROM "{SCHEMAS}" ORDER BY name')]
+
+    def create_schema(self, schema):
+        self.execute(f'INSERT OR IGNORE INTO "{SCHEMAS}" (name) VALUES (?)', (schema,))
+
+    def drop_schema(self, schema):
+        tables = self.list_tables(schema)
+        self.execute("PRAGMA foreign_keys = OFF")
+        try:
+            for t in tables:
+                self.execute(f"DROP TABLE IF EXISTS {self.full_name(schema, t)}")
+        finally:
+            self.execute("PRAGMA foreign_keys = ON")
+        self.execute(f'DELETE FROM "{COMMENTS}" WHERE schema_name = ?', (schema,))
+        self.execute(f'DELETE FROM "{SCHEMAS}" WHERE name = ?', (schema,))
+
+    def list_tables(self, schema):
+        prefix = schema + "."
+        rows = self.fetch_rows("SELECT name FROM sqlite_master WHERE type = 'table' AND substr(name, 1, ?) = ?",
+                               (len(prefix), prefix))
+        return [r[0][len(prefix):] for r in rows]
+
+    def _comments(self, schema, table) -> dict[str, str]:
+        rows = self.fetch_rows(f'SELECT column_name, comment FROM "{COMMENTS}" '
+                               "WHERE schema_name = ? AND table_name = ?", (schema, table))
+        return dict(rows)
+
+    def columns(self, schema, table):
+        comments = self._comments(schema, table)
+        out = []
+        for _, name, sql_type, notnull, default, pk in self.fetch_rows(
+                f"PRAGMA table_info({self.full_name(schema, table)})"):
+            out.append(ColumnInfo(name=name, sql_type=sql_type.lower(), nullable=not notnull and not pk,
+                                  default=default, comment=comments.get(name, ""), in_key=pk > 0))
+        return out
+
+    def table_comment(self, schema, table):
+        return self._comments(schema, table).get("", "")
+
+    def foreign_keys(self, schema):
+        out = []
+        for table in self.list_tables(schema):
+            groups: dict[int, list] = {}
+            for fk_id, _seq, parent, child_col, parent_col, *_ in self.fetch_rows(
+                    f"PRAGMA foreign_key_list({self.full_name(schema, table)})"):
+                groups.setdefault(fk_id, []).append((parent, child_col, parent_col))
+            for fk_id in sorted(groups, reverse=True):
+                parent = groups[fk_id][0][0]
+                parent_schema, _, parent_table = parent.partition(".")
+                out.append((table, ForeignKeySpec(parent_schema, parent_table,
+                                                  tuple((c, p) for _, c, p in groups[fk_id]))))
+        return out
+
+    def indexes(self, schema, table):
+        out = []
+        for _seq, name, unique, origin, _partial in self.fetch_rows(
+                f"PRAGMA index_list({self.full_name(schema, table)})"):
+            if origin == "pk":
+                continue
+            cols = [r[2] for r in self.fetch_rows(f"PRAGMA index_info({self.quote(name)})")]
+            out.append(IndexSpec(tuple(cols), bool(unique)))
+        return out
+
+    def core_type_of(self, sql_type: str) -> CoreType:
+        sql_type = sql_type.lower()
+        if sql_type == "integer":
+            return parse_type("int64")
+        if sql_type == "real":
+            return parse_type("float64")
+        if sql_type == "blob":
+            return parse_type("bytes")
+        return parse_type(sql_type or "text", warn_native=False)
+
+    # ----- DDL ----------------------------------------------------------------------
+    def column_type(self, t: CoreType, schema: str) -> str:
+        if t.kind == "uint64":
+            return "TEXT"
+        if t.is_integer or t.kind == "bool":
+            return "INTEGER"
+        if t.kind in ("float32", "float64"):
+            return "REAL"
+        if t.kind == "bytes" or (t.kind == "codec" and t.store is None):
+            return "BLOB"
+        if t.kind == "native":
+            return t.text.upper()
+        return "TEXT"
+
+    def checks(self, a: Attribute) -> list[str]:
+        """CHECK constraints that give SQLite the range and length rules of the core type."""
+        q, t = self.quote(a.name), a.type
+        if t.is_integer and t.kind != "uint64":
+            lo, hi = INTEGER_RANGES[t.kind]
+            return [f"CHECK ({q} BETWEEN {lo} AND {hi})"]
+        if t.kind == "bool":
+            return [f"CHECK ({q} IN (0, 1))"]
+        if t.kind == "varchar":
+            return [f"CHECK (length({q}) <= {t.length})"]
+        if t.kind == "char":
+            return [f"CHECK (length({q}) <= {t.length})"]
+        if t.kind == "enum":
+            return [f"CHECK ({q} IN ({', '.join(self.string_literal(v) for v in t.enum_values)}))"]
+        return []
+
+    def create_table(self, spec: TableSpec):
+        lines = []
+        for a in spec.attributes:
+            lines.append(" ".join([self.quote(a.name), self.column_type(a.type, spec.schema),
+                                   self.default_clause(a, spec.schema), *self.checks(a)]))
+        lines.append(f"PRIMARY KEY ({', '.join(self.quote(k) for k in spec.primary_key)})")
+        lines += [self.fk_clause(fk) for fk in spec.foreign_keys]
+        name = self.full_name(spec.schema, spec.table_name)
+        self.execute(f"CREATE TABLE {name} (\n  " + ",\n  ".join(lines) + "\n)")
+        for i, index in enumerate(spec.indexes):
+            cols = ", ".join(c if c.startswith("(") else self.quote(c) for c in index.columns)
+            index_name = self.quote(f"{spec.schema}.{spec.table_name}.idx{i}")
+            self.execute(f"CREATE {'UNIQUE ' if index.unique else ''}INDEX {index_name} ON {name} ({cols})")
+        comments = [("", spec.comment)] + [(a.name, self.column_comment(a)) for a in spec.attributes]
+        self.conn.executemany(f'INSERT OR REPLACE INTO "{COMMENTS}" VALUES (?, ?, ?, ?)',
+                              [(spec.schema, spec.table_name, c, text) for c, text in comments])
+
+    def drop_table(self, schema, table):
+        super().drop_table(schema, table)
+        self.execute(f'DELETE FROM "{COMMENTS}" WHERE schema_name = ? AND table_name = ?', (schema, table))
+
+
+def _column_array(values) -> pa.Array:
+    """Arrow array from one fetched column; mixed storage classes fall back to text."""
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([None if v is None else str(v) for v in values], pa.large_string())
+

@@ -1,0 +1,192 @@
+"""Connection: picks a backend from the configuration, owns transactions and caches.
+
+`dj.conn()` returns one shared connection made from `dj.config`; with no
+configuration at all that is a SQLite file (the embedded default).
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+
+from .errors import DataJointError, TransactionError
+
+logger = logging.getLogger("djframe")
+
+_BACKEND_ALIASES = {"postgres": "postgresql", "postgresql": "postgresql", "mysql": "mysql",
+                    "mariadb": "mysql", "sqlite": "sqlite"}
+
+
+def make_backend(settings: dict):
+    """Instantiate the backend named in connection settings."""
+    kind = _BACKEND_ALIASES.get(str(settings.get("backend", "sqlite")).lower())
+    if kind == "sqlite":
+        from .backends.sqlite import SQLiteBackend
+        return SQLiteBackend(settings["path"])
+    if kind == "postgresql":
+        from .backends.postgres import PostgresBackend
+        return PostgresBackend(**_server_args(settings))
+    if kind == "mysql":
+        from .backends.mysql import MySQLBackend
+        return MySQLBackend(**_server_args(settings))
+    raise DataJointError(f"Unknown database.backend {settings.get('backend')!r}; use sqlite, postgresql or mysql.")
+
+
+def _server_args(settings: dict) -> dict:
+    return {k: settings.get(k) for k in ("host", "port", "user", "password", "database_name", "use_tls")}
+
+
+class Connection:
+    """A database connection with DataJoint transaction semantics."""
+
+    def __init__(self, backend, settings: dict | None = None):
+        self.backend = backend
+        self.settings = dict(settings or {})
+        self.schemas: dict = {}
+        self._in_transaction = False
+        self._specs: dict = {}
+        self._dependencies = None
+
+    # ----- identity -------------------------------------------------------------------
+    @property
+    def backend_name(self) -> str:
+        return self.backend.name
+
+    def __repr__(self):
+        s = self.settings
+        if self.backend.name == "sqlite":
+            return f"DataJoint connection (sqlite) {s.get('path')}"
+        db = f"/{s['database_name']}" if s.get("database_name") and self.backend.name == "postgresql" else ""
+        return f"DataJoint connection ({self.backend.name}) {s.get('user')}@{s.get('host')}:{s.get('port')}{db}"
+
+    @property
+    def is_connected(self) -> bool:
+        try:
+            self.backend.fetch_rows("SELECT 1")
+            return True
+        except Exception:
+            return False
+
+    def ping(self):
+        self.backend.fetch_rows("SELECT 1")
+
+    def close(self):
+        self.backend.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def query(self, sql: str, args=None):
+        """Run raw SQL and return its rows (an escape hatch; prefer query expressions)."""
+        if sql.lstrip().upper().startswith(("SELECT", "WITH", "SHOW", "PRAGMA", "EXPLAIN")):
+            return self.backend.fetch_rows(sql, args)
+        return self.backend.execute(sql, args)
+
+    # ----- transactions ---------------------------------------------------------------
+    @property
+    def in_transaction(self) -> bool:
+        return self._in_transaction
+
+    def start_transaction(self):
+        if self._in_transaction:
+            raise TransactionError("Nested connections are not supported: a transaction is already open. "
+                                   "Commit or cancel it first.")
+        self.backend.begin()
+        self._in_transaction = True
+
+    def commit_transaction(self):
+        self._require_transaction("commit")
+        self._in_transaction = False
+        self.backend.commit()
+
+    def cancel_transaction(self):
+        self._require_transaction("cancel")
+        self._in_transaction = False
+        self.backend.rollback()
+        self._specs.clear()
+        self._dependencies = None
+
+    def _require_transaction(self, verb):
+        if not self._in_transaction:
+            raise TransactionError(f"Cannot {verb}: no transaction is open.")
+
+    @property
+    @contextmanager
+    def transaction(self):
+        """`with conn.transaction:` commits on success and rolls back on any exception."""
+        self.start_transaction()
+        try:
+            yield self
+        except BaseException:
+            self.cancel_transaction()
+            raise
+        else:
+            self.commit_transaction()
+
+    @contextmanager
+    def atomic(self):
+        """A transaction unless one is already open (then join it): for multi-statement writes."""
+        if self._in_transaction:
+            yield self
+        else:
+            with self.transaction:
+                yield self
+
+    # ----- catalog caches ----------------------------------------------------------------
+    def table_spec(self, schema: str, table: str):
+        """The TableSpec of a declared table, read from the catalog once and cached."""
+        key = (schema, table)
+        if key not in self._specs:
+            from .catalog import load_table_spec
+            self._specs[key] = load_table_spec(self.backend, schema, table)
+        return self._specs[key]
+
+    def forget(self, schema: str | None = None):
+        """Drop cached catalog facts after DDL."""
+        if schema is None:
+            self._specs.clear()
+        else:
+            self._specs = {k: v for k, v in self._specs.items() if k[0] != schema}
+        self._dependencies = None
+
+    @property
+    def dependencies(self):
+        """The foreign-key graph of every schema on the server (loaded lazily)."""
+        if self._dependencies is None:
+            from .dependencies import Dependencies
+            self._dependencies = Dependencies.load(self.backend)
+        return self._dependencies
+
+
+_connection: Connection | None = None
+
+
+def conn(host=None, user=None, password=None, *, reset=False, backend=None, url=None, **kwargs) -> Connection:
+    """The shared connection, created from `dj.config` on first use."""
+    global _connection
+    if _connection is not None and not reset and not any((host, user, password, backend, url)):
+        return _connection
+    from .settings import config
+    overrides = {k: v for k, v in {"database.host": host, "database.user": user,
+                                   "database.password": password, "database.backend": backend,
+                                   "database.url": url}.items() if v is not None}
+    with config.override(**overrides):
+        settings = config.connection_settings()
+    if _connection is not None:
+        try:
+            _connection.close()
+        except Exception:
+            pass
+    _connection = Connection(make_backend(settings), settings)
+    where = settings.get("path") if settings["backend"] == "sqlite" else f"{settings.get('host')}:{settings.get('port')}"
+    logger.info("djframe connected to %s at %s", settings["backend"], where)
+    return _connection
+
+
+def set_connection(connection: Connection | None):
+    """Replace the shared connection (tests and Instance-style use)."""
+    global _connection
+    _connection = connection

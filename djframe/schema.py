@@ -1,0 +1,316 @@
+"""Schema: binds table classes to a database schema, declares them, and spawns classes.
+
+`@schema` on a class declares its table (definition -> TableSpec -> DDL) if it
+does not exist yet. `virtual_schema` and `make_classes` rebuild classes from the
+catalog alone, so a second process needs nothing but the schema name.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import types as pytypes
+
+from .declare import ParentRef, parse_definition, table_name_for, tier_of, to_camel_case
+from .errors import DataJointError, TransactionError
+from .query import nodes as n
+from .table import FreeTable, Table
+
+logger = logging.getLogger("djframe")
+
+
+class Schema:
+    """A DataJoint schema: a namespace of tables in one database schema."""
+
+    def __init__(self, schema_name=None, context=None, *, connection=None, create_schema=True,
+                 create_tables=None, add_objects=None):
+        self.database = None
+        self.context = context
+        self.connection = connection
+        self.create_schema, self.create_tables = create_schema, create_tables
+        self.add_objects = add_objects
+        self._queued = []
+        if schema_name is not None:
+            self.activate(schema_name, connection=connection, create_schema=create_schema,
+                          create_tables=create_tables, add_objects=add_objects)
+
+    def activate(self, schema_name, *, connection=None, create_schema=None, create_tables=None, add_objects=None):
+        from .connection import conn
+        from .settings import config
+        if self.database is not None and self.database != schema_name:
+            raise DataJointError(f"Schema is already activated as {self.database!r}.")
+        _check_schema_name(schema_name)
+        self.database = schema_name
+        self.connection = connection or self.connection or conn()
+        if create_schema is not None:
+            self.create_schema = create_schema
+        if create_tables is not None:
+            self.create_tables = create_tables
+        if self.create_tables is None:
+            self.create_tables = config["database.create_tables"]
+        if add_objects:
+            self.add_objects = {**(self.add_objects or {}), **add_objects}
+        backend = self.connection.backend
+        if not backend.schema_exists(schema_name):
+            if not self.create_schema:
+                raise DataJointError(f"Schema `{schema_name}` has not yet been declared; create it or pass "
+                                     "create_schema=True.")
+            backend.create_schema(schema_name)
+            logger.info("Created schema `%s`", schema_name)
+        self.connection.schemas[schema_name] = self
+        self.connection.forget(schema_name)
+        for cls, context in self._queued:
+            self._process(cls, context)
+        self._queued = []
+        return self
+
+    def is_activated(self) -> bool:
+        return self.database is not None
+
+    @property
+    def exists(self) -> bool:
+        return self.database is not None and self.connection.backend.schema_exists(self.database)
+
+    def __repr__(self):
+        return f"Schema `{self.database}`"
+
+    # ----- the decorator ---------------------------------------------------------------------
+    def __call__(self, cls, *, context=None):
+        if issubclass(cls, Part):
+            raise DataJointError("Part tables are declared through their master: nest the Part class inside it "
+                                 "and decorate only the master.")
+        context = context or self.context or _caller_context()
+        if self.database is None:
+            self._queued.append((cls, context))
+            return cls
+        return self._process(cls, context)
+
+    def _process(self, cls, context, master=None):
+        context = {**(context or {}), **(self.add_objects or {})}
+        tier = "part" if master is not None else cls.tier
+        cls._table_name = table_name_for(cls.__name__, tier, master.table_name if master else None)
+        cls.database = self.database
+        cls._connection = self.connection
+        cls.declaration_context = context
+        if not cls().is_declared:
+            if self.create_tables:
+                self._declare(cls, context, tier, master)
+        for name, part in list(vars(cls).items()):
+            if name[:1].isupper() and isinstance(part, type) and issubclass(part, Part):
+                part._master = cls
+                self._process(part, {**context, "master": cls, cls.__name__: cls}, master=cls)
+        if tier == "lookup" and getattr(cls, "contents", None) is not None:
+            contents = list(cls.contents)
+            if len(contents) > len(cls()):
+                cls().insert(contents, skip_duplicates=True)
+        if cls.definition:
+            cls.__doc__ = (cls.__doc__ or "") + "\n" + cls.definition
+        return cls
+
+    def _declare(self, cls, context, tier, master):
+        from .settings import config
+        connection = self.connection
+        if connection.in_transaction:
+            raise TransactionError(f"Cannot declare {cls.__name__} inside a transaction; declare tables first.")
+        backend = connection.backend
+        spec = parse_definition(
+            cls.definition, schema=self.database, table_name=cls._table_name, tier=tier,
+            resolve=_resolver(context, connection), max_name_length=backend.max_name_length,
+            allow_new_pk_in_computed=config["jobs.allow_new_pk_fields_in_computed_tables"],
+            add_job_metadata=config["jobs.add_job_metadata"] and tier in ("imported", "computed"))
+        parents = {(fk.parent_schema, fk.parent_table) for fk in spec.foreign_keys}
+        if (self.database, cls._table_name) in parents:
+            raise DataJointError(f"Table {cls.__name__} cannot reference itself in a foreign key.")
+        backend.declare(spec)
+        connection.forget()
+        logger.debug("Declared %s", backend.full_name(self.database, cls._table_name))
+
+    # ----- contents --------------------------------------------------------------------------
+    def list_tables(self) -> list[str]:
+        nodes = self.connection.dependencies.topological(
+            [(self.database, t) for t in self.connection.backend.list_tables(self.database)
+             if not t.startswith("~")])
+        return [t for s, t in nodes if s == self.database]
+
+    def get_table(self, name: str) -> FreeTable:
+        tables = set(self.connection.backend.list_tables(self.database))
+        candidates = [name] if name in tables else []
+        if not candidates:
+            from .declare import to_snake_case
+            snake = to_snake_case(name) if name[:1].isupper() else name
+            candidates = [p + snake for p in ("", "#", "_", "__") if p + snake in tables]
+        if not candidates:
+            raise DataJointError(f"Table {name!r} is not in schema `{self.database}`; "
+                                 f"tables: {', '.join(self.list_tables())}")
+        return FreeTable(self.connection, self.database, candidates[0])
+
+    __getitem__ = get_table
+
+    def __iter__(self):
+        return (FreeTable(self.connection, self.database, t) for t in self.list_tables())
+
+    def __contains__(self, name):
+        try:
+            self.get_table(name)
+            return True
+        except DataJointError:
+            return False
+
+    @property
+    def lineage(self) -> dict:
+        rows = self.connection.backend.read_lineage(self.database)
+        return {f"{self.database}.{t}.{a}": v for (t, a), v in rows.items()}
+
+    @property
+    def lineage_table_exists(self) -> bool:
+        return self.connection.backend.table_exists(self.database, "~lineage")
+
+    def rebuild_lineage(self):
+        """Recompute ~lineage rows from the foreign keys in the catalog (upstream schemas first)."""
+        backend = self.connection.backend
+        self.connection.forget()
+        for table in self.list_tables():
+            spec = self.connection.table_spec(self.database, table)
+            lineage = {}
+            fk_attrs = {}
+            for fk in spec.foreign_keys:
+                parent = backend.read_lineage(fk.parent_schema)
+                for child, parent_attr in fk.attr_map:
+                    fk_attrs[child] = parent.get((fk.parent_table, parent_attr),
+                                                 f"{fk.parent_schema}.{fk.parent_table}.{parent_attr}")
+            for a in spec.attributes:
+                if a.name in fk_attrs:
+                    lineage[a.name] = fk_attrs[a.name]
+                elif a.in_key:
+                    lineage[a.name] = f"{self.database}.{table}.{a.name}"
+            backend.write_lineage(self.database, table, lineage)
+        self.connection.forget()
+
+    # ----- classes from the catalog ----------------------------------------------------------
+    def make_classes(self, into=None):
+        """Create table classes for every table of the schema that has none in `into`."""
+        into = into if into is not None else (self.context if self.context is not None else _caller_context())
+        classes = {}
+        for table in self.list_tables():
+            tier = tier_of(table)
+            if tier == "part":
+                continue
+            name = to_camel_case(table)
+            if name not in into:
+                base = TIER_CLASSES.get(tier, Manual)
+                cls = type(name, (base,), {"__module__": __name__})
+                cls._table_name, cls.database, cls._connection = table, self.database, self.connection
+                into[name] = cls
+            classes[table] = into[name]
+        for table in self.list_tables():
+            if tier_of(table) != "part":
+                continue
+            master_table, part_base = _split_part(table)
+            master = classes.get(master_table)
+            if master is None:
+                continue
+            part_name = to_camel_case(part_base)
+            if not hasattr(master, part_name):
+                part = type(part_name, (Part,), {"__module__": __name__})
+                part._table_name, part.database, part._connection = table, self.database, self.connection
+                part._master = master
+                setattr(master, part_name, part)
+        return into
+
+    spawn_missing_classes = make_classes
+
+    def drop(self, prompt=None, force=False):
+        """Drop the whole schema and everything in it."""
+        from .delete import _ask, _safemode
+        if not self.exists:
+            logger.info("Schema `%s` does not exist; nothing to drop.", self.database)
+            return
+        if _safemode(prompt):
+            tables = self.list_tables()
+            print(f"Schema `{self.database}` holds {len(tables)} table(s): {', '.join(tables)}")
+            if not _ask(f"Proceed to delete entire schema `{self.database}`?"):
+                return
+        self.connection.backend.drop_schema(self.database)
+        self.connection.forget()
+        self.connection.schemas.pop(self.database, None)
+        logger.info("Dropped schema `%s`", self.database)
+
+
+def _split_part(table: str) -> tuple[str, str]:
+    prefix = ""
+    for p in ("__", "_", "#"):
+        if table.startswith(p):
+            prefix, table = p, table[len(p):]
+            break
+    master, _, part = table.partition("__")
+    return prefix + master, part
+
+
+def _check_schema_name(name):
+    import re
+    if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_$-]{0,62}$", name):
+        raise DataJointError(f"Invalid schema name {name!r}: use letters, digits and underscores (at most 63).")
+
+
+def _caller_context():
+    frame = inspect.currentframe()
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("djframe"):
+        frame = frame.f_back
+    if frame is None:
+        return {}
+    return {**frame.f_globals, **frame.f_locals}
+
+
+def _resolver(context, connection):
+    """Evaluate a foreign-key reference in the class's context and describe the parent."""
+
+    def resolve(text: str) -> ParentRef:
+        try:
+            obj = eval(text, {}, dict(context))
+        except Exception as e:
+            raise DataJointError(f"Foreign key reference `{text}` could not be resolved: {e}. "
+                                 "Define (and decorate) the parent table before the child.") from None
+        if isinstance(obj, type) and issubclass(obj, Table):
+            obj = obj()
+        if isinstance(obj, pytypes.ModuleType) or not hasattr(obj, "_node"):
+            raise DataJointError(f"Foreign key reference `{text}` is not a table.")
+        node, rename = obj._node, {}
+        if isinstance(node, n.ProjectNode):
+            for new, source, sql in node.columns:
+                if sql is not None:
+                    raise DataJointError(f"Foreign key reference `{text}` may only rename attributes.")
+                if new != source:
+                    rename[new] = source
+            node = node.child
+        if not isinstance(node, n.TableNode):
+            raise DataJointError(f"Foreign key reference `{text}` must be a table or a table's .proj(new='old').")
+        return ParentRef.from_spec(connection.table_spec(node.schema, node.table), rename)
+
+    return resolve
+
+
+def list_schemas(connection=None) -> list[str]:
+    from .connection import conn
+    return (connection or conn()).backend.list_schemas()
+
+
+class VirtualModule(pytypes.ModuleType):
+    """A module whose attributes are table classes generated from an existing schema."""
+
+    def __init__(self, module_name, schema_name, *, create_schema=False, create_tables=False, connection=None,
+                 add_objects=None):
+        super().__init__(module_name)
+        schema = Schema(schema_name, create_schema=create_schema, create_tables=create_tables,
+                        connection=connection, add_objects=add_objects)
+        self.__dict__["schema"] = schema
+        if add_objects:
+            self.__dict__.update(add_objects)
+        schema.make_classes(into=self.__dict__)
+
+
+def virtual_schema(schema_name, *, connection=None, create_schema=False, create_tables=False, add_objects=None):
+    return VirtualModule(schema_name, schema_name, connection=connection, create_schema=create_schema,
+                         create_tables=create_tables, add_objects=add_objects)
+
+
+from .tiers import TIER_CLASSES, Manual, Part  # noqa: E402  (tiers import Table; Schema needs the classes)
