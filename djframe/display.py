@@ -54,8 +54,8 @@ def html_preview(expr) -> str:
     limit, _, show_count = _settings()
     names, rows = _rows(expr, limit)
     key = set(expr.primary_key)
-    head = "".join(f"<th{' style=\"text-decoration:underline\"' if nm in key else ''}>{html.escape(nm)}</th>"
-                   for nm in names)
+    underline = ' style="text-decoration:underline"'
+    head = "".join(f"<th{underline if nm in key else ''}>{html.escape(nm)}</th>" for nm in names)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>" for row in rows[:limit])
     more = "<p>...</p>" if len(rows) > limit else ""
     total = f"<p>Total: {len(expr)}</p>" if show_count else ""

@@ -6,6 +6,7 @@ The write path: rows in any form -> Arrow validated against the heading
 
 from __future__ import annotations
 
+import copy
 import logging
 
 import pyarrow as pa
@@ -113,8 +114,12 @@ class Table(QueryExpression, metaclass=TableMeta):
     def class_name(self) -> str:
         return type(self).__name__
 
+    _restricted_node = None
+
     @property
     def _node(self) -> n.Node:
+        if self._restricted_node is not None:
+            return self._restricted_node
         return n.TableNode(self.heading, self.database, self.table_name)
 
     @property
@@ -130,6 +135,11 @@ class Table(QueryExpression, metaclass=TableMeta):
         return self.connection.backend.table_exists(self.database, self.table_name)
 
     def _derive(self, node):
+        """A restriction of a base table stays a Table (so delete, update1 and populate work on it)."""
+        if isinstance(node, n.RestrictNode):
+            restricted = copy.copy(self)
+            restricted._restricted_node = node
+            return restricted
         return QueryExpression(node, self.connection)
 
     def _describe_self(self):
@@ -275,7 +285,7 @@ class Table(QueryExpression, metaclass=TableMeta):
         if not changes:
             return
         data = conform(rows_to_arrow([row], self.heading, self.full_table_name), self.heading,
-                       self.full_table_name, self.connection.backend)
+                       self.full_table_name, self.connection.backend, complete=False)
         backend = self.connection.backend
         values = {c: backend.to_storage(data.column(c), self.heading[c])[0].as_py() for c in changes}
         _, where = Compiler(backend).where_sql(target._node)
@@ -289,12 +299,9 @@ class Table(QueryExpression, metaclass=TableMeta):
     def delete_quick(self, get_count=False):
         """Delete the restricted rows with one statement: no cascade, no prompt."""
         backend = self.connection.backend
-        name, where = Compiler(backend).where_sql(self._node_restricted())
+        name, where = Compiler(backend).where_sql(self._node)
         count = backend.execute(f"DELETE FROM {name}" + (f" WHERE {where}" if where else ""))
         return count if get_count else None
-
-    def _node_restricted(self):
-        return self._node
 
     def delete(self, transaction=True, prompt=None, part_integrity="enforce"):
         """Delete the restricted rows and everything that depends on them (one transaction)."""

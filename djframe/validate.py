@@ -111,11 +111,14 @@ class _PyTable:
 
 
 # ----- conversion to the heading's types ------------------------------------------------------
-def conform(table, heading, table_name: str, backend) -> pa.Table:
-    """Convert every column to its attribute's Arrow type, checking types, ranges and NULLs."""
+def conform(table, heading, table_name: str, backend, *, complete=True) -> pa.Table:
+    """Convert every column to its attribute's Arrow type, checking types, ranges and NULLs.
+
+    ``complete``: the rows are new, so every required attribute must be present.
+    """
     names = table.column_names
     missing = [a.name for a in heading.all_attributes if a.required and not a.hidden and a.name not in names]
-    if missing and table.num_rows:
+    if missing and table.num_rows and complete:
         raise MissingAttributeError(
             f"Cannot insert into {table_name}: required attribute(s) {missing} not given. "
             "Provide a value for each, or declare a default in the table definition.")

@@ -210,7 +210,7 @@ class SQLiteBackend(Backend):
 
     def core_type_of(self, sql_type: str) -> CoreType:
         sql_type = sql_type.lower()
-        if sql_type == "integer":
+        if sql_type in ("integer", "int"):
             return parse_type("int64")
         if sql_type == "real":
             return parse_type("float64")
@@ -223,7 +223,7 @@ class SQLiteBackend(Backend):
         if t.kind == "uint64":
             return "TEXT"
         if t.is_integer or t.kind == "bool":
-            return "INTEGER"
+            return "INT"  # not INTEGER: a one-column INTEGER PRIMARY KEY would alias the rowid
         if t.kind in ("float32", "float64"):
             return "REAL"
         if t.kind == "bytes" or (t.kind == "codec" and t.store is None):
