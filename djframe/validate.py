@@ -52,7 +52,7 @@ def _as_arrow(rows, heading, table_name) -> pa.Table:
         frame = rows.reset_index() if _named_index(rows) else rows.reset_index(drop=True)
         return pa.Table.from_pandas(frame, preserve_index=False)
     if isinstance(rows, np.ndarray) and rows.dtype.names:
-        return _from_columns({n: rows[n].tolist() for n in rows.dtype.names})
+        return _from_columns({n: rows[n].tolist() for n in rows.dtype.names}, heading)
     rows = list(rows)
     if not rows:
         return pa.table({})
@@ -64,28 +64,36 @@ def _as_arrow(rows, heading, table_name) -> pa.Table:
                 raise DataJointError(f"Cannot insert into {table_name}: row {i} has fields "
                                      f"{sorted(r) if isinstance(r, Mapping) else type(r).__name__} "
                                      f"but the first row has {sorted(names)}. All rows must have the same fields.")
-        return _from_columns({n: [r[n] for r in rows] for n in names})
+        return _from_columns({n: [r[n] for r in rows] for n in names}, heading)
     if isinstance(first, np.void):
         names = first.dtype.names
-        return _from_columns({n: [r[n].item() if hasattr(r[n], "item") else r[n] for r in rows] for n in names})
+        return _from_columns({n: [r[n].item() if hasattr(r[n], "item") else r[n] for r in rows] for n in names}, heading)
     names = heading.names
     for i, r in enumerate(rows):
         if not isinstance(r, (tuple, list)) or len(r) != len(names):
             raise DataJointError(f"Cannot insert into {table_name}: row {i} is {r!r}; a positional row must "
                                  f"have {len(names)} values in heading order ({', '.join(names)}).")
-    return _from_columns({n: [r[i] for r in rows] for i, n in enumerate(names)})
+    return _from_columns({n: [r[i] for r in rows] for i, n in enumerate(names)}, heading)
 
 
 def _named_index(frame) -> bool:
     return any(name is not None for name in frame.index.names)
 
 
-def _from_columns(columns: dict) -> pa.Table:
-    """Python value lists -> Arrow; each column kept as Python objects when Arrow cannot infer it."""
+_PYTHON_KINDS = ("codec", "json", "uuid", "decimal")
+
+
+def _from_columns(columns: dict, heading) -> pa.Table:
+    """Python value lists -> Arrow; kept as Python objects where inference would change them
+    (codec values, JSON documents, UUIDs, decimals) or where Arrow cannot infer a type."""
     arrays = {}
     for name, values in columns.items():
+        attr = heading.get(name)
+        if attr is not None and attr.type.kind in _PYTHON_KINDS:
+            arrays[name] = _ObjectColumn(values)
+            continue
         try:
-            arrays[name] = pa.array(values, from_pandas=True)
+            arrays[name] = pa.array(values)
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
             arrays[name] = _ObjectColumn(values)
     return _PyTable(arrays)
