@@ -20,6 +20,11 @@ from .tiers import Compute, Computed, Entry, Imported, Ingest, Lookup, Manual, P
 import logging as _logging
 
 logger = _logging.getLogger("djframe")
+if not logger.handlers:  # the first line a user sees says where the data lives
+    _handler = _logging.StreamHandler()
+    _handler.setFormatter(_logging.Formatter("[%(asctime)s][%(levelname)s]: %(message)s", "%Y-%m-%d %H:%M:%S"))
+    logger.addHandler(_handler)
+    logger.propagate = False
 
 try:
     from importlib.metadata import version as _version
