@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -271,9 +272,9 @@ class SQLiteBackend(Backend):
 
 
 def _column_array(values) -> pa.Array:
-    """Arrow array from one fetched column; mixed storage classes fall back to text."""
+    """Arrow array from one fetched column (built by Polars, which converts Python values fastest);
+    a column mixing storage classes falls back to text."""
     try:
-        return pa.array(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pl.Series(values=values).to_arrow()
+    except (TypeError, pl.exceptions.PolarsError, OverflowError):
         return pa.array([None if v is None else str(v) for v in values], pa.large_string())
-

@@ -1,0 +1,46 @@
+"""Run one measured operation in a fresh process and print JSON {seconds, peak_mb, rows}.
+
+A fresh process per measurement gives an honest peak RSS for each fetch
+(ru_maxrss only grows), and keeps the clients from warming each other's caches.
+Usage: python -m benchmarks.worker '<json spec>'
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+
+import benchmarks.clients as clients
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def warm_up():
+    """Import what every client ends up importing, so one-time import cost is not measured."""
+    import pandas  # noqa: F401  (pyarrow imports it lazily on the first conversion from Python values)
+    import pyarrow as pa
+    pa.array([1, None])
+
+
+def main(spec: dict):
+    warm_up()
+    client = clients.make(spec["client"], spec["backend"], spec["schema"])
+    operation = getattr(client, spec["case"])
+    prepare = getattr(client, "prepare_" + spec["case"], None)
+    if prepare:
+        prepare(**spec.get("args", {}))
+    before = peak_mb()
+    start = time.perf_counter()
+    rows = operation(**spec.get("args", {}))
+    seconds = time.perf_counter() - start
+    if spec["case"] == "compile":  # the operation times its own loop and returns seconds per compile
+        seconds, rows = rows, 1
+    print(json.dumps({"seconds": seconds, "peak_mb": max(0.0, peak_mb() - before), "rows": rows}))
+
+
+if __name__ == "__main__":
+    main(json.loads(sys.argv[1]))

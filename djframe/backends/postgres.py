@@ -1,0 +1,533 @@
+"""PostgreSQL through ADBC: Arrow in (binary COPY), Arrow out.
+
+One autocommit ADBC connection carries everything, so reads inside an explicit
+``BEGIN`` see that transaction's writes. The table layout follows the reference
+client (storage reference §3.3-§9): enum types ``"schema"."enum_<md5[:8]>"``
+shared by value set, ``:type:comment`` markers via COMMENT ON COLUMN, FK
+indexes named ``idx_<table>_<cols>``. PostgreSQL lacks 1-byte and unsigned
+integers, so those get the next wider signed type plus a CHECK constraint
+(uint64 becomes numeric(20,0)).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+from urllib.parse import quote as url_quote
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .. import errors
+from ..heading import Attribute
+from ..spec import ForeignKeySpec, IndexSpec, TableSpec
+from ..types import INTEGER_RANGES, CoreType, enum_text, parse_type
+from .base import Backend, ColumnInfo
+
+_SQL_TYPES = {
+    "int8": "smallint", "uint8": "smallint", "int16": "smallint", "uint16": "integer", "int32": "integer",
+    "uint32": "bigint", "int64": "bigint", "uint64": "numeric(20,0)", "float32": "real",
+    "float64": "double precision", "bool": "boolean", "date": "date", "json": "jsonb", "uuid": "uuid",
+    "bytes": "bytea", "text": "text",
+}
+_CHECKED = {"int8", "uint8", "uint16", "uint32", "uint64"}  # ranges narrower than the SQL type
+_CORE_OF_SQL = {
+    "smallint": "int16", "integer": "int32", "bigint": "int64", "real": "float32", "double precision": "float64",
+    "boolean": "bool", "date": "date", "jsonb": "json", "json": "json", "uuid": "uuid", "bytea": "bytes",
+    "text": "text", "timestamp without time zone": "datetime(6)",
+}
+_SQL_PATTERNS = (
+    (re.compile(r"^numeric\((\d+),(\d+)\)$"), lambda m: f"decimal({m[1]},{m[2]})" if int(m[1]) <= 38 else None),
+    (re.compile(r"^character varying\((\d+)\)$"), lambda m: f"varchar({m[1]})"),
+    (re.compile(r"^character\((\d+)\)$"), lambda m: f"char({m[1]})"),
+    (re.compile(r"^timestamp\((\d)\) without time zone$"), lambda m: f"datetime({m[1]})"),
+)
+_INVALID_VALUE = {"23514", "22003", "22P02", "22001", "22007", "22008", "22P03"}
+_ERRORS = {
+    "23505": errors.DuplicateError, "21000": errors.DuplicateError, "23503": errors.IntegrityError,
+    "23502": errors.MissingAttributeError, "42703": errors.UnknownAttributeError,
+    "42P01": errors.MissingTableError, "3F000": errors.MissingTableError, "42601": errors.QuerySyntaxError,
+    "42501": errors.AccessError, "57P01": errors.LostConnectionError, "57P02": errors.LostConnectionError,
+    "57P03": errors.LostConnectionError,
+}
+_HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
+_UNHEX = np.zeros(256, np.uint8)
+_UNHEX[np.frombuffer(b"0123456789abcdef", np.uint8)] = np.arange(16)
+_UNHEX[np.frombuffer(b"ABCDEF", np.uint8)] = np.arange(10, 16)
+_UUID_HEX_POSITIONS = [i for i in range(36) if i not in (8, 13, 18, 23)]
+_temp_names = itertools.count()
+
+
+class PostgresBackend(Backend):
+    name = "postgresql"
+    sqlglot_dialect = "postgres"
+    max_name_length = 63
+    no_limit = "ALL"
+
+    def __init__(self, host="localhost", port=5432, user=None, password=None, database_name="postgres",
+                 use_tls=None):
+        import adbc_driver_postgresql.dbapi as adbc
+
+        self.where = f"{host or 'localhost'}:{port or 5432}/{database_name or 'postgres'}"
+        auth = url_quote(user or "", safe="") + (":" + url_quote(password, safe="") if password else "")
+        ssl = {True: "require", False: "disable"}.get(use_tls, "prefer")
+        uri = (f"postgresql://{auth + '@' if auth else ''}{host or 'localhost'}:{port or 5432}/"
+               f"{url_quote(database_name or 'postgres', safe='')}?sslmode={ssl}")
+        try:
+            self.conn = adbc.connect(uri, autocommit=True)
+        except Exception as e:
+            raise errors.LostConnectionError(f"Cannot connect to PostgreSQL at {self.where}: {_server_message(e)}") \
+                from None
+
+    # ----- literals -------------------------------------------------------------------
+    def bool_literal(self, value: bool) -> str:
+        return "TRUE" if value else "FALSE"
+
+    def special_float_literal(self, value: float) -> str:
+        text = "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+        return f"'{text}'::float8"
+
+    def bytes_literal(self, value: bytes) -> str:
+        return f"'\\x{value.hex()}'::bytea"
+
+    def uuid_literal(self, value) -> str:
+        return f"'{value}'::uuid"
+
+    def typed_literal(self, value, attribute: Attribute) -> str:
+        """PostgreSQL does not coerce across type families: bool needs TRUE/FALSE, strings need quotes."""
+        kind = attribute.type.kind
+        if value is None:
+            return "NULL"
+        if kind == "bool" and isinstance(value, (bool, int, np.integer)):
+            return self.bool_literal(bool(value))
+        if kind in ("char", "varchar", "enum", "text") and not isinstance(value, str):
+            return self.string_literal(str(value))
+        return self.literal(value, attribute)
+
+    # ----- execution --------------------------------------------------------------------
+    def execute(self, sql: str, params=None) -> int:
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(sql, params)
+                return cur.rowcount
+        except Exception as e:
+            raise self.translate_error(e, sql) from None
+
+    def fetch_rows(self, sql: str, params=None) -> list[tuple]:
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(sql, params)
+                return cur.fetchall()
+        except Exception as e:
+            raise self.translate_error(e, sql) from None
+
+    def fetch_arrow(self, sql: str) -> pa.Table:
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(sql)
+                return _plain_table(cur.fetch_arrow_table())
+        except Exception as e:
+            raise self.translate_error(e, sql) from None
+
+    def fetch_batches(self, sql: str, batch_rows: int = 65536):
+        """Stream batches from the server; the connection is busy until the generator finishes."""
+        cur = self.conn.cursor()
+        try:
+            try:
+                cur.execute(sql)
+                reader = cur.fetch_record_batch()
+            except Exception as e:
+                raise self.translate_error(e, sql) from None
+            for batch in reader:
+                yield from _plain_table(pa.Table.from_batches([batch])).to_batches(max_chunksize=batch_rows)
+        finally:
+            cur.close()
+
+    def close(self):
+        self.conn.close()
+
+    def translate_error(self, exc: Exception, context: str = "") -> Exception:
+        if isinstance(exc, errors.DataJointError) or not hasattr(exc, "sqlstate"):
+            return exc
+        state, msg = exc.sqlstate or "", _server_message(exc)
+        if state in _INVALID_VALUE:
+            return errors.InvalidValueError(f"Value rejected by PostgreSQL: {msg}")
+        if state.startswith("08") or "server closed the connection" in msg or "no connection" in msg:
+            return errors.LostConnectionError(f"Lost the connection to PostgreSQL at {self.where}: {msg}")
+        cls = _ERRORS.get(state)
+        if cls is errors.QuerySyntaxError:
+            return cls(f"{msg} in SQL: {context}")
+        if cls is not None:
+            return cls(msg)
+        if state == "25P02":
+            msg += " (an earlier statement in this transaction failed; the transaction must be rolled back)"
+        return errors.QueryError(f"{msg} in SQL: {context}" if context else msg)
+
+    def connection_id(self) -> int:
+        return int(self.fetch_rows("SELECT pg_backend_pid()")[0][0])
+
+    def server_now(self) -> str:
+        return "LOCALTIMESTAMP"  # naive, like the timestamp columns it is compared with
+
+    # ----- bulk write ---------------------------------------------------------------------
+    def to_storage(self, column, attribute: Attribute):
+        """Arrow types binary COPY writes straight into our column types."""
+        t = attribute.type
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks()
+        if t.kind == "uint64":
+            return column.cast(pa.decimal128(20, 0))
+        if t.kind == "uuid":
+            return _uuid_from_text(column)
+        if t.kind == "json" or (t.kind == "codec" and t.store is not None):
+            return pa.ExtensionArray.from_storage(pa.json_(), column.cast(pa.string()))
+        return column
+
+    def conflict_clause(self, names, primary_key, skip_duplicates, replace) -> str:
+        """skip_duplicates skips a clash on any unique key, as MySQL's ON DUPLICATE KEY does."""
+        if skip_duplicates and not replace:
+            return " ON CONFLICT DO NOTHING"
+        return super().conflict_clause(names, primary_key, skip_duplicates, replace)
+
+    def ingest(self, schema, table, data: pa.Table, *, skip_duplicates=False, replace=False,
+               primary_key=()) -> int:
+        """Binary COPY into the table, or into a temporary twin then INSERT ... ON CONFLICT."""
+        if not data.num_rows:
+            return 0
+        conflict = self.conflict_clause(data.column_names, primary_key, skip_duplicates, replace)
+        if not conflict:
+            self._copy(data, table, schema)
+            return data.num_rows
+        temp = self.quote(f"~ingest_{next(_temp_names)}")
+        cols = ", ".join(self.quote(c) for c in data.column_names)
+        self.execute(f"CREATE TEMPORARY TABLE {temp} AS SELECT {cols} FROM {self.full_name(schema, table)} "
+                     "WITH NO DATA")
+        try:
+            self._copy(data, temp[1:-1].replace('""', '"'), None)
+            return self.execute(f"INSERT INTO {self.full_name(schema, table)} ({cols}) "
+                                f"SELECT {cols} FROM {temp}{conflict}")
+        finally:
+            try:
+                self.execute(f"DROP TABLE IF EXISTS {temp}")
+            except errors.DataJointError:
+                pass  # aborted transaction: the rollback removes the table
+
+    def _copy(self, data: pa.Table, table: str, schema: str | None):
+        try:
+            with self.conn.cursor() as cur:
+                if schema is None:
+                    cur.adbc_ingest(table, data, mode="append", temporary=True)
+                else:
+                    cur.adbc_ingest(table, data, mode="append", db_schema_name=schema)
+        except Exception as e:
+            raise self.translate_error(e, f"COPY into {table}") from None
+
+    # ----- fetch normalisation --------------------------------------------------------------
+    def from_storage(self, column: pa.ChunkedArray, attribute: Attribute) -> pa.ChunkedArray:
+        target = attribute.arrow_type
+        if pa.types.is_null(column.type):
+            return pa.chunked_array([pa.nulls(len(column), target)], target)
+        if attribute.type.kind == "char":  # character(n) pads with spaces; MySQL and SQLite do not
+            column = pc.utf8_rtrim(column.cast(pa.large_string()), characters=" ")
+        if column.type == target:
+            return column
+        try:
+            return column.cast(target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            if attribute.type.kind == "native":
+                return column  # best effort for passthrough types
+            raise
+
+    # ----- schemas and catalog ------------------------------------------------------------
+    def list_schemas(self):
+        return [r[0] for r in self.fetch_rows(
+            "SELECT nspname FROM pg_namespace WHERE nspname NOT IN ('pg_catalog', 'information_schema') "
+            "AND nspname NOT LIKE 'pg\\_toast%' AND nspname NOT LIKE 'pg\\_temp%' ORDER BY nspname")]
+
+    def schema_exists(self, schema):
+        return bool(self.fetch_rows(f"SELECT 1 FROM pg_namespace WHERE nspname = {self.string_literal(schema)}"))
+
+    def create_schema(self, schema):
+        self.execute(f"CREATE SCHEMA IF NOT EXISTS {self.quote(schema)}")
+
+    def drop_schema(self, schema):
+        """DROP ... CASCADE, refused when it would reach into another schema (FKs, shared enum types)."""
+        s = self.string_literal(schema)
+        outside = self.fetch_rows(
+            "SELECT DISTINCT n.nspname FROM pg_depend d JOIN pg_class c ON c.oid = d.objid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_type t ON t.oid = d.refobjid "
+            f"JOIN pg_namespace tn ON tn.oid = t.typnamespace WHERE tn.nspname = {s} AND n.nspname <> {s} "
+            "AND d.classid = 'pg_class'::regclass AND d.deptype = 'n' UNION "
+            "SELECT DISTINCT n.nspname FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_class p ON p.oid = k.confrelid "
+            f"JOIN pg_namespace pn ON pn.oid = p.relnamespace WHERE k.contype = 'f' AND pn.nspname = {s} "
+            f"AND n.nspname <> {s}")
+        if outside:
+            raise errors.IntegrityError(
+                f"Cannot drop schema `{schema}`: tables in schema(s) {sorted(r[0] for r in outside)} depend on "
+                "it (foreign keys or enum types). Drop those schemas or tables first.")
+        self.execute(f"DROP SCHEMA IF EXISTS {self.quote(schema)} CASCADE")
+
+    def list_tables(self, schema):
+        return [r[0] for r in self.fetch_rows(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            f"WHERE n.nspname = {self.string_literal(schema)} AND c.relkind IN ('r', 'p') ORDER BY c.oid")]
+
+    def table_exists(self, schema, table):
+        return bool(self.fetch_rows(f"SELECT to_regclass({self.string_literal(self.full_name(schema, table))})")[0][0])
+
+    def _relation(self, schema, table) -> str:
+        """WHERE terms selecting one table in pg_class c / pg_namespace n."""
+        return f"n.nspname = {self.string_literal(schema)} AND c.relname = {self.string_literal(table)}"
+
+    def columns(self, schema, table):
+        rows = self.fetch_rows(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull, "
+            "pg_get_expr(d.adbin, d.adrelid), col_description(c.oid, a.attnum), "
+            "COALESCE(a.attnum = ANY(pk.conkey), FALSE), a.attidentity <> '' "
+            "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+            "LEFT JOIN pg_constraint pk ON pk.conrelid = c.oid AND pk.contype = 'p' "
+            f"WHERE {self._relation(schema, table)} AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum")
+        out = []
+        for name, sql_type, nullable, default, comment, in_key, identity in rows:
+            serial = identity or (default or "").startswith("nextval(")
+            out.append(ColumnInfo(name=name, sql_type=sql_type, nullable=bool(nullable),
+                                  default=None if serial else default, comment=comment or "",
+                                  in_key=bool(in_key), autoincrement=bool(serial)))
+        return out
+
+    def table_comment(self, schema, table):
+        rows = self.fetch_rows("SELECT obj_description(c.oid, 'pg_class') FROM pg_class c "
+                               f"JOIN pg_namespace n ON n.oid = c.relnamespace WHERE {self._relation(schema, table)}")
+        return (rows[0][0] or "") if rows else ""
+
+    def foreign_keys(self, schema):
+        """Every FK of the schema's tables, column pairs in the parent's primary-key order."""
+        rows = self.fetch_rows(
+            "SELECT c.relname, k.oid, pn.nspname, p.relname, ca.attname, pa.attname "
+            "FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "JOIN pg_class p ON p.oid = k.confrelid JOIN pg_namespace pn ON pn.oid = p.relnamespace "
+            "CROSS JOIN LATERAL unnest(k.conkey, k.confkey) WITH ORDINALITY AS u(child, parent, pos) "
+            "JOIN pg_attribute ca ON ca.attrelid = k.conrelid AND ca.attnum = u.child "
+            "JOIN pg_attribute pa ON pa.attrelid = k.confrelid AND pa.attnum = u.parent "
+            "LEFT JOIN pg_constraint ppk ON ppk.conrelid = k.confrelid AND ppk.contype = 'p' "
+            f"WHERE k.contype = 'f' AND n.nspname = {self.string_literal(schema)} "
+            "ORDER BY c.oid, k.oid, array_position(ppk.conkey, u.parent), u.pos")
+        out = []
+        for (table, _oid, parent_schema, parent_table), group in itertools.groupby(rows, key=lambda r: r[:4]):
+            pairs = tuple((r[4], r[5]) for r in group)
+            out.append((table, ForeignKeySpec(parent_schema, parent_table, pairs)))
+        return out
+
+    def indexes(self, schema, table):
+        """Secondary indexes, without the plain ones that only back a foreign key (created by declare)."""
+        rows = self.fetch_rows(
+            "SELECT i.indexrelid, i.indisunique, a.attname, pg_get_indexdef(i.indexrelid, u.pos::int, TRUE) "
+            "FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS u(attnum, pos) "
+            "LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = u.attnum AND u.attnum > 0 "
+            f"WHERE {self._relation(schema, table)} AND NOT i.indisprimary ORDER BY i.indexrelid, u.pos")
+        fk_columns = {tuple(fk.child_attributes) for child, fk in self.foreign_keys(schema) if child == table}
+        out = []
+        for (_oid, unique), group in itertools.groupby(rows, key=lambda r: r[:2]):
+            cols = tuple(name if name is not None else f"({expr})" for _, _, name, expr in group)
+            if unique or cols not in fk_columns:
+                out.append(IndexSpec(cols, bool(unique)))
+        return out
+
+    def core_type_of(self, sql_type: str) -> CoreType:
+        text = sql_type.strip().lower()
+        if text in _CORE_OF_SQL:
+            return parse_type(_CORE_OF_SQL[text], warn_native=False)
+        for pattern, convert in _SQL_PATTERNS:
+            if (m := pattern.match(text)) and (core := convert(m)):
+                return parse_type(core, warn_native=False)
+        labels = self.fetch_rows("SELECT enumlabel FROM pg_enum WHERE enumtypid = "
+                                 f"to_regtype({self.string_literal(sql_type)}) ORDER BY enumsortorder")
+        if labels:
+            values = tuple(r[0] for r in labels)
+            return CoreType("enum", enum_text(values), values)
+        return CoreType("native", text)
+
+    # ----- DDL --------------------------------------------------------------------------------
+    def enum_type_name(self, values) -> str:
+        return "enum_" + hashlib.md5("_".join(sorted(values)).encode()).hexdigest()[:8]
+
+    def column_type(self, t: CoreType, schema: str) -> str:
+        if t.kind in _SQL_TYPES:
+            return _SQL_TYPES[t.kind]
+        if t.kind == "decimal":
+            return f"numeric({t.args[0]},{t.args[1]})"
+        if t.kind == "char":
+            return f"character({t.length})"
+        if t.kind == "varchar":
+            return f"character varying({t.length})"
+        if t.kind == "datetime":
+            return f"timestamp({t.args[0] if t.args else 0})"
+        if t.kind == "enum":
+            return self.full_name(schema, self.enum_type_name(t.enum_values))
+        if t.kind == "codec":
+            return "bytea" if t.store is None else "jsonb"
+        return t.text  # native passthrough, verbatim
+
+    def ensure_enum(self, schema: str, values) -> None:
+        """CREATE TYPE unless a type of that name exists (shared by every table with the same value set)."""
+        name = self.enum_type_name(values)
+        exists = self.fetch_rows("SELECT 1 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
+                                 f"WHERE n.nspname = {self.string_literal(schema)} "
+                                 f"AND t.typname = {self.string_literal(name)}")
+        if not exists:
+            labels = ", ".join(self.string_literal(v) for v in values)
+            self.execute(f"CREATE TYPE {self.full_name(schema, name)} AS ENUM ({labels})")
+
+    def checks(self, a: Attribute) -> list[str]:
+        if a.type.kind in _CHECKED:
+            lo, hi = INTEGER_RANGES[a.type.kind]
+            return [f"CHECK ({self.quote(a.name)} BETWEEN {lo} AND {hi})"]
+        return []
+
+    def parent_column_types(self, spec: TableSpec) -> dict[str, str]:
+        """FK columns take the parent's exact SQL type (its enum type, its timestamp precision)."""
+        out = {}
+        for fk in spec.foreign_keys:
+            types = dict(self.fetch_rows(
+                "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+                "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+                f"WHERE {self._relation(fk.parent_schema, fk.parent_table)} AND a.attnum > 0"))
+            out.update({child: types[parent] for child, parent in fk.attr_map if parent in types})
+        return out
+
+    def create_table(self, spec: TableSpec):
+        inherited = self.parent_column_types(spec)
+        for a in spec.attributes:
+            if a.type.kind == "enum" and a.name not in inherited:
+                self.ensure_enum(spec.schema, a.type.enum_values)
+        lines = [" ".join([self.quote(a.name), inherited.get(a.name) or self.column_type(a.type, spec.schema),
+                           self.default_clause(a, spec.schema), *self.checks(a)]) for a in spec.attributes]
+        lines.append(f"PRIMARY KEY ({', '.join(self.quote(k) for k in spec.primary_key)})")
+        lines += [self.fk_clause(fk) for fk in spec.foreign_keys]
+        name = self.full_name(spec.schema, spec.table_name)
+        self.execute(f"CREATE TABLE {name} (\n  " + ",\n  ".join(lines) + "\n)")
+        used: set[str] = set()
+        for index in _index_plan(spec):
+            cols = ", ".join(c if c.startswith("(") else self.quote(c) for c in index.columns)
+            index_name = _index_name(spec.table_name, index.columns, used)
+            self.execute(f"CREATE {'UNIQUE ' if index.unique else ''}INDEX {self.quote(index_name)} "
+                         f"ON {name} ({cols})")
+        self.execute(f"COMMENT ON TABLE {name} IS {self.string_literal(spec.comment or '')}")
+        for a in spec.attributes:
+            self.execute(f"COMMENT ON COLUMN {name}.{self.quote(a.name)} IS {self.string_literal(self.column_comment(a))}")
+
+    def drop_table(self, schema, table):
+        """DROP TABLE, then DROP TYPE (never CASCADE) for this schema's enum types nobody uses any more."""
+        enums = self.fetch_rows(
+            "SELECT DISTINCT t.typname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_type t ON t.oid = a.atttypid "
+            f"WHERE {self._relation(schema, table)} AND t.typtype = 'e' AND t.typnamespace = n.oid")
+        super().drop_table(schema, table)
+        for (type_name,) in enums:
+            in_use = self.fetch_rows(
+                "SELECT 1 FROM pg_depend d JOIN pg_type t ON t.oid = d.refobjid "
+                "JOIN pg_namespace n ON n.oid = t.typnamespace WHERE d.deptype = 'n' "
+                f"AND n.nspname = {self.string_literal(schema)} AND t.typname = {self.string_literal(type_name)}")
+            if not in_use:
+                self.execute(f"DROP TYPE IF EXISTS {self.full_name(schema, type_name)}")
+
+
+# ----- helpers ----------------------------------------------------------------------------------
+def _server_message(exc: Exception) -> str:
+    """The server's own words from an ADBC error, without the driver's prefix and SQLSTATE suffix."""
+    text = str(exc)
+    m = re.search(r"ERROR:\s+(.*?)\s*(?:\.?\s*SQLSTATE: \w+)?\s*$", text, re.S)
+    return m.group(1).strip() if m else text
+
+
+def _index_plan(spec: TableSpec) -> list[IndexSpec]:
+    """Declared indexes, plus one per foreign key not already led by the PK or another index (§3.3)."""
+    plan = list(spec.indexes)
+    covered = [tuple(spec.primary_key)] + [tuple(ix.columns) for ix in plan]
+    for fk in sorted(spec.foreign_keys, key=lambda f: -len(f.attr_map)):
+        cols = tuple(fk.child_attributes)
+        if not any(c[:len(cols)] == cols for c in covered):
+            plan.append(IndexSpec(cols))
+            covered.append(cols)
+    return plan
+
+
+def _index_name(table: str, columns, used: set) -> str:
+    """``idx_<table>_<cols>`` with the column part cut at 30 characters, made unique within the table."""
+    cols = "_".join(re.sub(r"\W+", "_", c).strip("_") for c in columns)[:30]
+    name = f"idx_{table}_{cols}"[:63]
+    n = 1
+    while name in used:
+        n += 1
+        name = f"idx_{table}_{cols}"[:60] + f"_{n}"
+    used.add(name)
+    return name
+
+
+def _plain_table(table: pa.Table) -> pa.Table:
+    """Replace the driver's extension types (numeric, uuid, jsonb, enums) by plain Arrow types."""
+    if not any(isinstance(f.type, pa.BaseExtensionType) for f in table.schema):
+        return table
+    columns = [_plain_column(table.column(i), f) for i, f in enumerate(table.schema)]
+    return pa.Table.from_arrays(columns, names=table.column_names)
+
+
+def _plain_column(column: pa.ChunkedArray, field: pa.Field) -> pa.ChunkedArray:
+    t = field.type
+    if not isinstance(t, pa.BaseExtensionType):
+        return column
+    storage = pa.chunked_array([c.storage for c in column.chunks], t.storage_type)
+    if isinstance(t, pa.UuidType):
+        return pa.chunked_array([_uuid_to_text(c) for c in storage.chunks], pa.string())
+    if isinstance(t, pa.OpaqueType) and t.type_name == "numeric":
+        return storage.cast(_numeric_type((field.metadata or {}).get(b"POSTGRESQL:typmod")))
+    try:
+        return storage.cast(pa.large_string())
+    except pa.ArrowInvalid:
+        return storage  # an unknown binary type: keep the bytes
+
+
+def _numeric_type(typmod: bytes | None) -> pa.DataType:
+    """numeric(p,s) -> decimal128(p,s); numeric without a declared precision -> float64."""
+    mod = int(typmod) if typmod else -1
+    if mod < 4:
+        return pa.float64()
+    precision, scale = (mod - 4) >> 16, (mod - 4) & 0xFFFF
+    return pa.decimal128(precision, scale) if precision <= 38 else pa.large_string()
+
+
+def _uuid_to_text(storage: pa.Array) -> pa.Array:
+    """16-byte UUIDs -> canonical lowercase text, vectorised with numpy."""
+    n = len(storage)
+    if n == 0:
+        return pa.array([], pa.string())
+    raw = np.frombuffer(storage.buffers()[1], np.uint8, count=16 * n, offset=16 * storage.offset).reshape(n, 16)
+    nibbles = np.empty((n, 32), np.uint8)
+    nibbles[:, 0::2], nibbles[:, 1::2] = raw >> 4, raw & 15
+    chars = np.full((n, 36), ord("-"), np.uint8)
+    chars[:, _UUID_HEX_POSITIONS] = _HEX[nibbles]
+    offsets = np.arange(0, 36 * (n + 1), 36, dtype=np.int32)
+    text = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(chars.tobytes())])
+    return pc.if_else(pc.is_valid(storage), text, pa.scalar(None, pa.string())) if storage.null_count else text
+
+
+def _uuid_from_text(column: pa.Array) -> pa.Array:
+    """Canonical UUID text -> the arrow.uuid extension that COPY writes as native uuid."""
+    n = len(column)
+    hexes = pc.fill_null(pc.replace_substring(column.cast(pa.string()), "-", ""), "0" * 32)
+    if n and pc.any(pc.not_equal(pc.utf8_length(hexes), 32)).as_py():
+        raise errors.InvalidValueError("A uuid value is not 32 hex digits.")
+    offsets = np.frombuffer(hexes.buffers()[1], np.int32, count=n + 1, offset=4 * hexes.offset)
+    chars = np.frombuffer(hexes.buffers()[2], np.uint8)[offsets[0]:offsets[0] + 32 * n].reshape(n, 32) if n else \
+        np.zeros((0, 32), np.uint8)
+    nibbles = _UNHEX[chars]
+    raw = (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]
+    storage = pa.Array.from_buffers(pa.binary(16), n, [None, pa.py_buffer(raw.astype(np.uint8).tobytes())])
+    if column.null_count:
+        storage = pc.if_else(pc.is_valid(column), storage, pa.scalar(None, pa.binary(16)))
+    return pa.ExtensionArray.from_storage(pa.uuid(), storage)
