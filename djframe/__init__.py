@@ -4,11 +4,11 @@
 Polars/Arrow frames. With no configuration, data lives in a SQLite file.
 """
 
-from .codecs import Codec, get_codec, list_codecs
+from .codecs import Codec, NpyRef, ObjectRef, SchemaCodec, get_codec, list_codecs
 from .codecs.blob import MatCell, MatStruct
 from .connection import Connection, conn
 from .errors import DataJointError, ThreadSafetyError
-from . import errors
+from . import errors, gc
 from .query.conditions import AndList, Not
 from .query.expression import QueryExpression, Top, U
 from .populate import AutoPopulate
@@ -34,7 +34,8 @@ except Exception:  # running from a source tree
 
 __all__ = [
     "AndList", "AutoPopulate", "Codec", "Compute", "Computed", "Connection", "DataJointError", "Entry",
-    "FreeTable", "Imported", "Ingest", "Lookup", "Manual", "MatCell", "MatStruct", "Not", "Part",
+    "FreeTable", "Imported", "Ingest", "Lookup", "Manual", "MatCell", "MatStruct", "Not", "NpyRef", "ObjectRef",
+    "Part", "SchemaCodec",
     "QueryExpression", "Schema", "Table", "ThreadSafetyError", "Top", "U", "ValidationResult", "VirtualModule",
-    "config", "conn", "errors", "get_codec", "list_codecs", "list_schemas", "logger", "virtual_schema",
+    "config", "conn", "errors", "gc", "get_codec", "list_codecs", "list_schemas", "logger", "virtual_schema",
 ]

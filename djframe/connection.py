@@ -101,11 +101,14 @@ class Connection:
         self._require_transaction("commit")
         self._in_transaction = False
         self.backend.commit()
+        self.__dict__.pop("_on_rollback", None)  # store objects written in the transaction stay
 
     def cancel_transaction(self):
         self._require_transaction("cancel")
         self._in_transaction = False
         self.backend.rollback()
+        for undo in self.__dict__.pop("_on_rollback", ()):  # remove store objects the rolled-back rows referenced
+            undo()
         self._specs.clear()
         self._dependencies = None
 
@@ -128,12 +131,26 @@ class Connection:
 
     @contextmanager
     def atomic(self):
-        """A transaction unless one is already open (then join it): for multi-statement writes."""
-        if self._in_transaction:
-            yield self
-        else:
+        """All or nothing for one write: its own transaction, or a savepoint inside the caller's
+        (so a failed insert in a user's transaction leaves no partial rows and the transaction usable)."""
+        if not self._in_transaction:
             with self.transaction:
                 yield self
+            return
+        depth = self.__dict__.get("_savepoint_depth", 0)
+        name = f"djframe_{depth}"
+        self.backend.savepoint(name)
+        self._savepoint_depth = depth + 1
+        try:
+            yield self
+        except BaseException:
+            if self._in_transaction:
+                self.backend.rollback_to_savepoint(name)
+            raise
+        else:
+            self.backend.release_savepoint(name)
+        finally:
+            self._savepoint_depth = depth
 
     # ----- catalog caches ----------------------------------------------------------------
     def table_spec(self, schema: str, table: str):

@@ -312,6 +312,12 @@ class _Declaration:
             t = parse_type(type_text, warn_native=False)
         except DeclarationError as e:
             raise DeclarationError(f"{where}: {e}") from None
+        if t.kind == "codec":  # unknown codecs and unsupported modes (<hash> without @) fail here
+            from .codecs import resolve_chain
+            try:
+                resolve_chain(t.codec, t.store)
+            except DataJointError as e:
+                raise DeclarationError(f"{where}: {e}") from None
         if t.kind == "native":
             warnings.warn(f"Table `{self.table}`, attribute `{name}`: native SQL type `{t.text}` is passed "
                           "through unchanged and may not be portable; prefer a core type (int32, float64, ...).")

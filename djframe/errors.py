@@ -69,6 +69,10 @@ class DeclarationError(DataJointError):
     """A table definition that cannot be declared."""
 
 
+class UnsupportedAlterError(DeclarationError, NotImplementedError):
+    """alter() asked to change what it cannot: the primary key, foreign keys or indexes."""
+
+
 class InvalidValueError(DataJointError):
     """A value that does not fit the attribute's type (wrong type, out of range, too long)."""
 

@@ -12,7 +12,7 @@ import logging
 import types as pytypes
 
 from .declare import ParentRef, parse_definition, table_name_for, tier_of, to_camel_case
-from .errors import DataJointError, TransactionError
+from .errors import DataJointError, DeclarationError, MissingTableError, TransactionError
 from .query import nodes as n
 from .table import FreeTable, Table
 
@@ -115,7 +115,7 @@ class Schema:
         backend = connection.backend
         spec = parse_definition(
             cls.definition, schema=self.database, table_name=cls._table_name, tier=tier,
-            resolve=_resolver(context, connection), max_name_length=backend.max_name_length,
+            resolve=_resolver(context, connection, (self.database, cls._table_name)), max_name_length=backend.max_name_length,
             allow_new_pk_in_computed=config["jobs.allow_new_pk_fields_in_computed_tables"],
             add_job_metadata=config["jobs.add_job_metadata"] and tier in ("imported", "computed"))
         parents = {(fk.parent_schema, fk.parent_table) for fk in spec.foreign_keys}
@@ -220,14 +220,26 @@ class Schema:
     spawn_missing_classes = make_classes
 
     def drop(self, prompt=None, force=False):
-        """Drop the whole schema and everything in it."""
+        """Drop the whole schema and everything in it (listed, with row counts, before it asks)."""
         from .delete import _ask, _safemode
         if not self.exists:
             logger.info("Schema `%s` does not exist; nothing to drop.", self.database)
             return
+        if self.connection.in_transaction:
+            raise TransactionError(f"Cannot drop schema `{self.database}` inside a transaction; commit or cancel "
+                                   "the transaction first.")
+        self.connection.forget()
+        tables = self.list_tables()
+        deps = self.connection.dependencies
+        outside = sorted({f"{s}.{t}" for table in tables for s, t in deps.descendants((self.database, table))
+                          if s != self.database})
+        if outside:
+            raise DataJointError(f"Cannot drop schema `{self.database}`: tables in other schemas depend on it "
+                                 f"({', '.join(outside)}). Drop those first.")
         if _safemode(prompt):
-            tables = self.list_tables()
-            print(f"Schema `{self.database}` holds {len(tables)} table(s): {', '.join(tables)}")
+            print(f"About to drop schema `{self.database}` with {len(tables)} table(s):")
+            for t in tables:
+                print(f"  {t} ({len(FreeTable(self.connection, self.database, t))} rows)")
             if not _ask(f"Proceed to delete entire schema `{self.database}`?"):
                 return
         self.connection.backend.drop_schema(self.database)
@@ -261,20 +273,31 @@ def _caller_context():
     return {**frame.f_globals, **frame.f_locals}
 
 
-def _resolver(context, connection):
-    """Evaluate a foreign-key reference in the class's context and describe the parent."""
+def _resolver(context, connection, declaring=None):
+    """Evaluate a foreign-key reference in the class's context and describe the parent.
+
+    `declaring`: (schema, table) being declared, so a reference to itself is named as a cycle.
+    """
 
     def resolve(text: str) -> ParentRef:
         try:
             obj = eval(text, {}, dict(context))
         except Exception as e:
-            raise DataJointError(f"Foreign key reference `{text}` could not be resolved: {e}. "
-                                 "Define (and decorate) the parent table before the child.") from None
+            raise DeclarationError(f"Foreign key reference `{text}` could not be resolved: {e}. "
+                                   "Define (and decorate) the parent table before the child.") from None
         if isinstance(obj, type) and issubclass(obj, Table):
             obj = obj()
+        if declaring and (getattr(obj, "database", None), getattr(obj, "table_name", None)) == declaring:
+            raise DeclarationError(f"Foreign key reference `{text}` in table `{declaring[1]}` points to the table "
+                                   "itself: cyclic foreign keys are not allowed. Put the link in a separate table "
+                                   "that references this one twice (rename one side with .proj()).")
         if isinstance(obj, pytypes.ModuleType) or not hasattr(obj, "_node"):
-            raise DataJointError(f"Foreign key reference `{text}` is not a table.")
-        node, rename = obj._node, {}
+            raise DeclarationError(f"Foreign key reference `{text}` is not a table; reference a table class.")
+        try:
+            node, rename = obj._node, {}
+        except MissingTableError:
+            raise DeclarationError(f"Foreign key reference `{text}` points to a table that is not declared. "
+                                   "Declare the parent first (cyclic foreign keys are not allowed).") from None
         if isinstance(node, n.ProjectNode):
             for new, source, sql in node.columns:
                 if sql is not None:

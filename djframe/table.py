@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Mapping
 
 import pyarrow as pa
 
 from .declare import to_camel_case
-from .errors import DataJointError, DuplicateError, IntegrityError, MissingTableError, UnknownAttributeError
+from .errors import (DataJointError, DuplicateError, IntegrityError, InvalidValueError, MissingAttributeError,
+                     MissingTableError, TransactionError, UnknownAttributeError)
 from .query import nodes as n
 from .query.compile import Compiler
 from .query.expression import QueryExpression
-from .validate import conform, rows_to_arrow
+from . import write_errors
+from .validate import add_defaults, conform, rows_to_arrow
 
 logger = logging.getLogger("djframe")
 
@@ -152,9 +155,16 @@ class Table(QueryExpression, metaclass=TableMeta):
 
     def insert(self, rows, replace=False, skip_duplicates=False, ignore_extra_fields=False,
                allow_direct_insert=None, chunk_size=None):
-        """Insert rows (dicts, tuples, numpy, pandas, Polars, Arrow, or a query) in one transaction."""
+        """Insert rows (dicts, tuples, numpy, pandas, Polars, Arrow, a CSV path, or a query).
+
+        All rows land or none does: one transaction (a savepoint inside the caller's),
+        even when ``chunk_size`` splits the rows into several statements.
+        """
         self._check_direct_insert(allow_direct_insert)
-        if isinstance(rows, QueryExpression) or isinstance(rows, type) and issubclass(rows, Table):
+        if isinstance(rows, QueryExpression) or isinstance(rows, type) and issubclass(rows, QueryExpression):
+            if chunk_size is not None:
+                raise DataJointError(f"Cannot insert into {self.full_table_name} from a query with chunk_size: the "
+                                     "copy runs inside the database in one statement. Remove chunk_size.")
             return self._insert_from_query(rows() if isinstance(rows, type) else rows, replace,
                                            skip_duplicates, ignore_extra_fields)
         if _is_path(rows):
@@ -165,20 +175,26 @@ class Table(QueryExpression, metaclass=TableMeta):
         if not table.num_rows:
             return
         self._check_primary_key_given(table.column_names)
-        data = conform(table, self.heading, name, self.connection.backend)
-        self._ingest(data, replace=replace, skip_duplicates=skip_duplicates)
+        from .codecs import store_writes
+        with store_writes(self):  # objects written to stores are removed again if the insert fails
+            data = conform(table, self.heading, name, self.connection.backend)
+            if replace:  # the new row replaces the old one whole: omitted attributes get their defaults
+                data = add_defaults(data, self.heading, name, self.connection.backend)
+            self._ingest(data, replace=replace, skip_duplicates=skip_duplicates, chunk_size=chunk_size)
 
-    def _ingest(self, data: pa.Table, replace=False, skip_duplicates=False):
+    def _ingest(self, data: pa.Table, replace=False, skip_duplicates=False, chunk_size=None):
         backend = self.connection.backend
         stored = pa.table({c: backend.to_storage(data.column(c), self.heading[c]) for c in data.column_names})
+        step = max(int(chunk_size or stored.num_rows), 1)
         try:
             with self.connection.atomic():
-                backend.ingest(self.database, self.table_name, stored, skip_duplicates=skip_duplicates,
-                               replace=replace, primary_key=self.primary_key)
+                for start in range(0, stored.num_rows, step):
+                    backend.ingest(self.database, self.table_name, stored.slice(start, step),
+                                   skip_duplicates=skip_duplicates, replace=replace, primary_key=self.primary_key)
         except DuplicateError as e:
-            raise DuplicateError(self._duplicate_message(data, e)) from None
+            raise DuplicateError(write_errors.duplicate_message(self, data, e)) from None
         except IntegrityError as e:
-            raise IntegrityError(self._missing_parent_message(data, e)) from None
+            raise IntegrityError(write_errors.missing_parent_message(self, data, e)) from None
 
     def _check_direct_insert(self, allow_direct_insert):
         if self.tier in ("imported", "computed") and not allow_direct_insert \
@@ -189,44 +205,14 @@ class Table(QueryExpression, metaclass=TableMeta):
     def _check_primary_key_given(self, names):
         missing = [k for k in self.primary_key if k not in names and not self.heading[k].autoincrement]
         if missing:
-            raise DataJointError(f"Cannot insert into {self.full_table_name}: primary-key attribute(s) {missing} "
-                                 "not given. Every row needs its full primary key.")
-
-    def _duplicate_message(self, data: pa.Table, error) -> str:
-        """Name the duplicated key: within the batch, or already in the table."""
-        key = [k for k in self.primary_key if k in data.column_names]
-        text = f"Duplicate entry in {self.full_table_name}"
-        try:
-            import polars as pl
-            frame = pl.from_arrow(data.select(key))
-            dup = frame.filter(frame.is_duplicated())
-            if len(dup):
-                return f"{text}: key {dup.row(0, named=True)} appears twice in the inserted rows. " \
-                       "To ignore duplicate entries, set skip_duplicates=True."
-            existing = self.proj() & frame.to_dicts()[:1000]
-            first = existing.keys(limit=1)
-            if first:
-                return f"{text}: key {first[0]} already exists. To ignore duplicate entries in insert, " \
-                       "set skip_duplicates=True."
-        except Exception:  # the message must not hide the original error
-            pass
-        return f"{text} (a unique index value already exists): {error}"
-
-    def _missing_parent_message(self, data: pa.Table, error) -> str:
-        for fk in self.spec.foreign_keys:
-            if not all(c in data.column_names for c in fk.child_attributes):
-                continue
-            parent = FreeTable(self.connection, fk.parent_schema, fk.parent_table)
-            rows = data.select(fk.child_attributes).to_pylist()
-            wanted = [{p: r[c] for c, p in fk.attr_map} for r in rows if None not in r.values()]
-            found = {tuple(k.values()) for k in (parent & wanted[:1000]).keys()} if wanted else set()
-            for r in wanted:
-                if tuple(r[p] for p in fk.parent_attributes) not in found:
-                    return (f"Cannot insert into {self.full_table_name}: the parent {parent.full_table_name} has no "
-                            f"row {r}. Insert the parent row first (foreign key {fk.child_attributes}).")
-        return f"Foreign key constraint failed on {self.full_table_name}: {error}"
+            raise MissingAttributeError(f"Cannot insert into {self.full_table_name}: primary-key attribute(s) "
+                                        f"{missing} not given. Give every row its full primary key.")
 
     def _insert_from_query(self, query, replace, skip_duplicates, ignore_extra_fields):
+        """INSERT ... SELECT: the rows never leave the database."""
+        if query.connection is not self.connection:
+            raise DataJointError(f"Cannot insert into {self.full_table_name} from a query on another connection; "
+                                 "fetch the rows and insert them instead.")
         names = [x for x in query.heading.names if x in self.heading.names]
         extra = [x for x in query.heading.names if x not in self.heading.names]
         if extra and not ignore_extra_fields:
@@ -234,11 +220,22 @@ class Table(QueryExpression, metaclass=TableMeta):
                                         f"{extra} not in the table heading. Project them away or pass "
                                         "ignore_extra_fields=True.")
         self._check_primary_key_given(names)
-        select = Compiler(self.connection.backend).sql(query._node, names)
+        missing = [a.name for a in self.heading.all_attributes if a.required and not a.hidden and a.name not in names]
+        if missing:
+            raise MissingAttributeError(f"Cannot insert into {self.full_table_name} from the query: required "
+                                        f"attribute(s) {missing} are not in the query. Add them with .proj().")
         backend = self.connection.backend
-        with self.connection.atomic():
-            backend.insert_select(self.database, self.table_name, names, select,
-                                  skip_duplicates=skip_duplicates, replace=replace, primary_key=self.primary_key)
+        select = Compiler(backend).sql(query._node, names)
+        try:
+            with self.connection.atomic():
+                backend.insert_select(self.database, self.table_name, names, select, skip_duplicates=skip_duplicates,
+                                      replace=replace, primary_key=self.primary_key)
+        except DuplicateError as e:
+            raise DuplicateError(write_errors.query_duplicate_message(self, query, e)) from None
+        except IntegrityError as e:
+            raise IntegrityError(f"Cannot insert into {self.full_table_name} from the query: some rows reference "
+                                 f"parent rows that do not exist ({e}). Restrict the query to rows whose parents "
+                                 "exist, or insert the parents first.") from None
 
     def insert_dataframe(self, df, index_as_pk=None, **insert_kwargs):
         """Insert a pandas DataFrame; its index is used as the primary key when it matches."""
@@ -259,48 +256,72 @@ class Table(QueryExpression, metaclass=TableMeta):
         try:
             table = rows_to_arrow(rows, self.heading, self.full_table_name, ignore_extra_fields=ignore_extra_fields)
             self._check_primary_key_given(table.column_names)
-            conform(table, self.heading, self.full_table_name, self.connection.backend)
+            from .codecs import validating
+            with validating(self):  # encode, but write nothing to object stores
+                conform(table, self.heading, self.full_table_name, self.connection.backend)
             return ValidationResult(True, [], table.num_rows)
         except Error as e:
             return ValidationResult(False, [(None, None, str(e))], 0)
 
     # ----- update ----------------------------------------------------------------------------
     def update1(self, row: dict):
-        """Change secondary attributes of one existing row, identified by its full primary key."""
-        if not isinstance(row, dict):
-            raise DataJointError("update1 takes a dict with the full primary key and the attributes to change.")
-        missing = [k for k in self.primary_key if k not in row]
-        if missing:
-            raise DataJointError(f"update1 on {self.full_table_name} needs the full primary key; missing {missing}.")
+        """Change secondary attributes of one existing row, identified by its full primary key.
+
+        None resets an attribute to its default (NULL if nullable); foreign keys are checked.
+        """
+        name = self.full_table_name
+        if not isinstance(row, Mapping):
+            raise InvalidValueError(f"update1 on {name} takes a dict, got {type(row).__name__} {row!r}. Pass a dict "
+                                    "with the full primary key and the attributes to change.")
+        if self._restricted_node is not None:
+            raise DataJointError(f"update1 cannot be applied to a restricted table ({name}); call it on the table "
+                                 "itself and give the full primary key in the dict.")
         unknown = [k for k in row if k not in self.heading.names]
         if unknown:
-            raise UnknownAttributeError(f"update1 on {self.full_table_name}: attribute(s) {unknown} not in the "
-                                        f"heading ({', '.join(self.heading.names)}).")
+            raise UnknownAttributeError(f"update1 on {name}: attribute(s) {unknown} not in the heading "
+                                        f"({', '.join(self.heading.names)}). Check the attribute names.")
+        missing = [k for k in self.primary_key if k not in row]
+        if missing:
+            raise MissingAttributeError(f"update1 on {name} needs the full primary key; {missing} not given. Add "
+                                        "them to the dict.")
         key = {k: row[k] for k in self.primary_key}
-        changes = {k: v for k, v in row.items() if k not in self.primary_key}
-        target = self & key
+        changes = [k for k in row if k not in self.primary_key]
+        data = conform(rows_to_arrow([key], self.heading, name), self.heading, name, self.connection.backend,
+                       complete=False)
+        target = self & data.to_pylist()[0]
         if len(target) != 1:
-            raise DataJointError(f"Update can only be applied to one existing entry: no row of "
-                                 f"{self.full_table_name} has key {key}.")
-        if not changes:
-            return
-        data = conform(rows_to_arrow([row], self.heading, self.full_table_name), self.heading,
-                       self.full_table_name, self.connection.backend, complete=False)
-        backend = self.connection.backend
-        values = {c: backend.to_storage(data.column(c), self.heading[c])[0].as_py() for c in changes}
-        _, where = Compiler(backend).where_sql(target._node)
-        with self.connection.atomic():
+            raise DataJointError(f"Update can only be applied to one existing entry: no row of {name} has key "
+                                 f"{key}. Insert the row first, or correct the key.")
+        if changes:
+            self._update(target, row, changes)
+
+    def _update(self, target, row, changes):
+        from .codecs import store_writes
+        name, backend = self.full_table_name, self.connection.backend
+        with store_writes(self):
+            data = conform(rows_to_arrow([row], self.heading, name), self.heading, name, backend, complete=False)
+            values = {c: backend.to_storage(data.column(c), self.heading[c])[0].as_py() for c in changes}
+            _, where = Compiler(backend).where_sql(target._node)
             try:
-                backend.update(self.database, self.table_name, values, where)
+                with self.connection.atomic():
+                    backend.update(self.database, self.table_name, values, where)
             except IntegrityError as e:
-                raise IntegrityError(f"update1 on {self.full_table_name} violates a foreign key: {e}") from None
+                raise IntegrityError(write_errors.missing_parent_message(self, data, e, verb="update")) from None
+            except DuplicateError as e:
+                raise DuplicateError(write_errors.duplicate_message(self, data, e)) from None
 
     # ----- delete ----------------------------------------------------------------------------
     def delete_quick(self, get_count=False):
         """Delete the restricted rows with one statement: no cascade, no prompt."""
         backend = self.connection.backend
         name, where = Compiler(backend).where_sql(self._node)
-        count = backend.execute(f"DELETE FROM {name}" + (f" WHERE {where}" if where else ""))
+        try:
+            with self.connection.atomic():
+                count = backend.execute(f"DELETE FROM {name}" + (f" WHERE {where}" if where else ""))
+        except IntegrityError:
+            raise IntegrityError(f"Cannot delete from {self.full_table_name}: rows of {', '.join(self.children())} "
+                                 "still reference the rows to delete. Use delete() to delete them together with "
+                                 "their dependents, or delete the dependent rows first.") from None
         return count if get_count else None
 
     def delete(self, transaction=True, prompt=None, part_integrity="enforce"):
@@ -308,22 +329,41 @@ class Table(QueryExpression, metaclass=TableMeta):
         from .delete import cascade_delete
         return cascade_delete(self, transaction=transaction, prompt=prompt, part_integrity=part_integrity)
 
-    # ----- drop ------------------------------------------------------------------------------
+    # ----- drop and alter --------------------------------------------------------------------
     def drop_quick(self):
         """Drop this table only (fails if other tables reference it)."""
+        self._check_schema_change("drop")
         backend = self.connection.backend
         if not self.is_declared:
             logger.info("Table %s does not exist; nothing to drop.", self.full_table_name)
             return
-        backend.drop_table(self.database, self.table_name)
+        try:
+            backend.drop_table(self.database, self.table_name)
+        except IntegrityError:
+            raise IntegrityError(f"Cannot drop {self.full_table_name}: other tables reference it. Use drop() to "
+                                 "drop it together with its dependents.") from None
         backend.delete_lineage(self.database, self.table_name)
         self.connection.forget()
         logger.info("Dropped table %s", self.full_table_name)
 
     def drop(self, prompt=None, part_integrity="enforce"):
-        """Drop this table and every table that depends on it, leaves first."""
+        """Drop this table and every table that depends on it, leaves first (listed before it asks)."""
         from .delete import cascade_drop
         cascade_drop(self, prompt=prompt, part_integrity=part_integrity)
+
+    def alter(self, prompt=True, context=None):
+        """Bring the table in line with its changed ``definition``: secondary attributes and comments."""
+        from .alter import alter_table
+        alter_table(self, prompt=prompt, context=context)
+
+    def _check_schema_change(self, verb):
+        """DDL is refused inside a transaction (MySQL would commit it) and on restricted tables."""
+        if self.connection.in_transaction:
+            raise TransactionError(f"Cannot {verb} {self.full_table_name} inside a transaction; commit or cancel "
+                                   "the transaction first.")
+        if self._restricted_node is not None:
+            raise DataJointError(f"Cannot {verb} a restricted table ({self.full_table_name}); {verb} the table "
+                                 "itself, without restrictions.")
 
     # ----- introspection ---------------------------------------------------------------------
     @property

@@ -53,7 +53,7 @@ class Part(Table):
         return super().delete(transaction=transaction, prompt=prompt, part_integrity=part_integrity)
 
     def drop(self, prompt=None, part_integrity="enforce"):
-        if part_integrity != "ignore":
+        if part_integrity == "enforce":
             raise DataJointError(f"Cannot drop the part table {self.full_table_name} on its own: drop its master, "
                                  "or pass part_integrity='ignore'.")
         return super().drop(prompt=prompt, part_integrity=part_integrity)

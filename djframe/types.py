@@ -82,6 +82,14 @@ class CoreType:
         return self.is_integer or self.kind in ("float32", "float64", "decimal", "bool")
 
     @property
+    def storage(self) -> "CoreType":
+        """The type values are stored as: for a codec, the core type ending its codec chain."""
+        if self.kind != "codec":
+            return self
+        from .codecs import storage_type
+        return storage_type(self)
+
+    @property
     def is_blob_like(self) -> bool:
         """Types that cannot be in a primary key or carry a non-null default."""
         return self.kind in ("bytes", "json", "codec")
@@ -199,7 +207,7 @@ def arrow_type(t: CoreType) -> pa.DataType:
     if t.kind == "decimal":
         return pa.decimal128(*t.args)
     if t.kind == "codec":
-        return pa.large_binary() if t.store is None else pa.large_string()
+        return arrow_type(t.storage)
     return native_arrow_type(t.text)
 
 

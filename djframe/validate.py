@@ -3,8 +3,10 @@
 This is the front half of the write path. Dicts, tuples, numpy records,
 pandas, Polars and Arrow all become Arrow columns of the attribute's type; a
 value of the wrong type, out of range, too long, or missing raises a
-`DataJointError` naming the table, the attribute and the value before anything
-reaches the database.
+`DataJointError` naming the table, the attribute, the row and the value before
+anything reaches the database. The checks are the strictest any backend
+applies (PostgreSQL's, mostly), so every backend accepts and stores the same
+values: a value one server would refuse is refused everywhere.
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .errors import DataJointError, InvalidValueError, MissingAttributeError, UnknownAttributeError
+from .errors import InvalidValueError, MissingAttributeError, UnknownAttributeError
 from .types import FLOAT32_MAX, INTEGER_RANGES, decimal_limit
+
+_UNIT_DIGITS = {"s": 0, "ms": 3, "us": 6, "ns": 9}
+_LATEST = dt.datetime(9999, 12, 31, 23, 59, 59, 999999)
 
 
 # ----- any input -> Arrow ----------------------------------------------------------------------
@@ -32,7 +37,7 @@ def rows_to_arrow(rows, heading, table_name: str, *, ignore_extra_fields=False) 
     if extra and not ignore_extra_fields:
         raise UnknownAttributeError(
             f"Cannot insert into {table_name}: attribute(s) {extra} not in the table heading "
-            f"({', '.join(heading.names)}). Remove them or pass ignore_extra_fields=True.")
+            f"({', '.join(heading.names)}). Remove them, or pass ignore_extra_fields=True.")
     return table.select([c for c in table.column_names if c not in extra])
 
 
@@ -53,27 +58,39 @@ def _as_arrow(rows, heading, table_name) -> pa.Table:
         return pa.Table.from_pandas(frame, preserve_index=False)
     if isinstance(rows, np.ndarray) and rows.dtype.names:
         return _from_columns({n: rows[n].tolist() for n in rows.dtype.names}, heading)
+    if isinstance(rows, (str, bytes, Mapping)):
+        raise InvalidValueError(f"Cannot insert into {table_name}: insert() takes a collection of rows, got a "
+                                f"{type(rows).__name__}. Use insert1() for one row, or wrap it in a list.")
     rows = list(rows)
     if not rows:
         return pa.table({})
     first = rows[0]
     if isinstance(first, Mapping):
-        names = list(first.keys())
-        for i, r in enumerate(rows):
-            if not isinstance(r, Mapping) or list(r.keys()) != names and set(r.keys()) != set(names):
-                raise DataJointError(f"Cannot insert into {table_name}: row {i} has fields "
-                                     f"{sorted(r) if isinstance(r, Mapping) else type(r).__name__} "
-                                     f"but the first row has {sorted(names)}. All rows must have the same fields.")
-        return _from_columns({n: [r[n] for r in rows] for n in names}, heading)
+        return _from_mappings(rows, heading, table_name)
     if isinstance(first, np.void):
         names = first.dtype.names
-        return _from_columns({n: [r[n].item() if hasattr(r[n], "item") else r[n] for r in rows] for n in names}, heading)
+        return _from_columns({n: [r[n].item() if hasattr(r[n], "item") else r[n] for r in rows] for n in names},
+                             heading)
     names = heading.names
     for i, r in enumerate(rows):
         if not isinstance(r, (tuple, list)) or len(r) != len(names):
-            raise DataJointError(f"Cannot insert into {table_name}: row {i} is {r!r}; a positional row must "
-                                 f"have {len(names)} values in heading order ({', '.join(names)}).")
+            raise InvalidValueError(
+                f"Cannot insert into {table_name}: row {i} is {r!r}, but a positional row must have "
+                f"{len(names)} values in heading order ({', '.join(names)}). Give every value, or use a dict "
+                "to omit attributes that have defaults.")
     return _from_columns({n: [r[i] for r in rows] for i, n in enumerate(names)}, heading)
+
+
+def _from_mappings(rows, heading, table_name) -> "_PyTable":
+    names = list(rows[0].keys())
+    expected = set(names)
+    for i, r in enumerate(rows):
+        if not isinstance(r, Mapping) or (list(r.keys()) != names and set(r.keys()) != expected):
+            found = sorted(r) if isinstance(r, Mapping) else type(r).__name__
+            raise InvalidValueError(
+                f"Cannot insert into {table_name}: row {i} has fields {found} but the first row has "
+                f"{sorted(names)}. Give every row the same fields (use None for a missing value).")
+    return _from_columns({n: [r[n] for r in rows] for n in names}, heading)
 
 
 def _named_index(frame) -> bool:
@@ -83,7 +100,7 @@ def _named_index(frame) -> bool:
 _PYTHON_KINDS = ("codec", "json", "uuid", "decimal")
 
 
-def _from_columns(columns: dict, heading) -> pa.Table:
+def _from_columns(columns: dict, heading) -> "_PyTable":
     """Python value lists -> Arrow; kept as Python objects where inference would change them
     (codec values, JSON documents, UUIDs, decimals) or where Arrow cannot infer a type."""
     arrays = {}
@@ -94,7 +111,7 @@ def _from_columns(columns: dict, heading) -> pa.Table:
             continue
         try:
             arrays[name] = pa.array(values)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, UnicodeError):
             arrays[name] = _ObjectColumn(values)
     return _PyTable(arrays)
 
@@ -123,6 +140,8 @@ def conform(table, heading, table_name: str, backend, *, complete=True) -> pa.Ta
     """Convert every column to its attribute's Arrow type, checking types, ranges and NULLs.
 
     ``complete``: the rows are new, so every required attribute must be present.
+    A None becomes NULL for a nullable attribute and the declared default for an
+    attribute that has one; anywhere else it is a MissingAttributeError.
     """
     names = table.column_names
     missing = [a.name for a in heading.all_attributes if a.required and not a.hidden and a.name not in names]
@@ -130,34 +149,82 @@ def conform(table, heading, table_name: str, backend, *, complete=True) -> pa.Ta
         raise MissingAttributeError(
             f"Cannot insert into {table_name}: required attribute(s) {missing} not given. "
             "Provide a value for each, or declare a default in the table definition.")
+    clock = _Clock(backend)
     arrays, fields = [], []
     for name in names:
         attr = heading[name]
         column = table.column(name)
         if isinstance(column, pa.ChunkedArray):
             column = column.combine_chunks()
-        array = convert_column(column, attr, table_name, backend)
-        _check_nulls(array, attr, table_name)
+        array = convert_column(column, attr, table_name, backend, rows=table, heading=heading)
+        array = fill_defaults(array, attr, table_name, backend, clock)
         arrays.append(array)
         fields.append(pa.field(name, array.type))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
-def _check_nulls(array, attr, table_name):
-    if array.null_count and not attr.nullable and not attr.has_default and attr.type.kind != "codec":
+def add_defaults(data: pa.Table, heading, table_name: str, backend) -> pa.Table:
+    """Append every omitted secondary attribute with its default (for replace: the whole row is new)."""
+    clock = _Clock(backend)
+    for attr in heading.all_attributes:
+        if attr.in_key or attr.hidden or attr.name in data.column_names or attr.required:
+            continue
+        empty = pa.nulls(data.num_rows, attr.arrow_type)
+        data = data.append_column(pa.field(attr.name, empty.type), fill_defaults(empty, attr, table_name,
+                                                                                  backend, clock))
+    return data
+
+
+class _Clock:
+    """The server's clock, read at most once per insert (for CURRENT_TIMESTAMP defaults)."""
+
+    def __init__(self, backend):
+        self.backend, self._now = backend, None
+
+    def now(self) -> dt.datetime:
+        if self._now is None:
+            self._now = self.backend.server_time()
+        return self._now
+
+
+def fill_defaults(array: pa.Array, attr, table_name: str, backend, clock=None) -> pa.Array:
+    """NULLs -> the declared default; NULL stays only where the attribute is nullable."""
+    if not array.null_count or attr.nullable:
+        return array
+    if not attr.has_default or attr.default is None and not attr.default_is_expression:
         row = array.is_null().to_pylist().index(True)
         raise MissingAttributeError(
-            f"Cannot insert NULL into {table_name}.{attr.name} (row {row}): the attribute is not nullable. "
-            "Give a value, or declare it with `= null`.")
+            f"Cannot insert NULL into {table_name}.{attr.name} (row {row}): the attribute is not nullable "
+            "and has no default. Give a value, or declare it with `= null`.")
+    value = (clock or _Clock(backend)).now() if attr.default_is_expression else default_value(attr)
+    filler = convert_column(_ObjectColumn([value]), attr, table_name, backend)
+    return pc.if_else(pc.is_null(array), filler[0], array)
 
 
-def convert_column(column, attr, table_name, backend) -> pa.Array:
-    """One column -> the attribute's Arrow type (values checked)."""
+def default_value(attr):
+    """The Python value of a literal default as declared (text in the catalog)."""
+    text, kind = attr.default, attr.type.kind
+    if attr.type.is_integer:
+        return int(text)
+    if kind in ("float32", "float64"):
+        return float(text)
+    if kind == "bool":
+        return text.lower() in ("1", "true")
+    if kind == "decimal":
+        return decimal.Decimal(text)
+    return text
+
+
+def convert_column(column, attr, table_name, backend, *, rows=None, heading=None) -> pa.Array:
+    """One column -> the attribute's Arrow type (values checked).
+
+    ``rows`` and ``heading``: the whole insert, so codecs can build object paths from row keys.
+    """
     kind = attr.type.kind
     where = f"{table_name}.{attr.name}"
     if kind == "codec":
         from .codecs import encode_column
-        return encode_column(_pylist(column), attr, where)
+        return encode_column(column, attr, where, rows=rows, heading=heading, backend=backend)
     converter = _CONVERTERS.get(kind)
     if converter is None:  # native passthrough types
         return column if isinstance(column, pa.Array) else pa.array(list(column))
@@ -168,44 +235,61 @@ def _pylist(column) -> list:
     return column.to_pylist() if isinstance(column, pa.Array) else list(column)
 
 
-def _bad(where, value, expected, hint="") -> InvalidValueError:
-    return InvalidValueError(f"Invalid value {value!r} for {where}: expected {expected}.{(' ' + hint) if hint else ''}")
+def _bad(where, found, expected, hint) -> InvalidValueError:
+    """`found`: (row, value) of the first offending value."""
+    row, value = found
+    text = repr(value) if not isinstance(value, str) or len(value) < 80 else repr(value[:77] + "...")
+    return InvalidValueError(f"Invalid value {text} for {where} (row {row}): expected {expected}. {hint}")
 
 
 def _first_bad(values, ok):
-    return next(v for v in values if v is not None and not ok(v))
+    """(row, value) of the first non-null value that fails `ok`."""
+    return next((i, v) for i, v in enumerate(values) if v is not None and not ok(v))
+
+
+def _at(array: pa.Array, mask: pa.Array):
+    """(row, value) of the first row where `mask` is true."""
+    row = pc.index(mask, True).as_py()
+    return row, array[row].as_py()
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
 def _integers(column, attr, where, backend):
     lo, hi = INTEGER_RANGES[attr.type.kind]
+    expected = f"an integer in {lo}..{hi} ({attr.type.kind})"
     target = pa.from_numpy_dtype(np.dtype(attr.type.kind))
     if isinstance(column, pa.Array) and (pa.types.is_integer(column.type) or pa.types.is_null(column.type)):
         array = column
     elif isinstance(column, pa.Array) and pa.types.is_floating(column.type):
         values = column.to_pylist()
-        if any(v is not None and (math.isnan(v) or not float(v).is_integer()) for v in values):
-            raise _bad(where, _first_bad(values, lambda v: not math.isnan(v) and float(v).is_integer()),
-                       f"an integer in {lo}..{hi}")
+        whole = lambda v: not math.isnan(v) and not math.isinf(v) and float(v).is_integer()  # noqa: E731
+        if not all(v is None or whole(v) for v in values):
+            raise _bad(where, _first_bad(values, whole), expected, "Give whole numbers (no fractions, NaN or inf).")
         array = pa.array([None if v is None else int(v) for v in values])
     else:
         values = _pylist(column)
-        if any(v is not None and (isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)))
-               for v in values):
-            raise _bad(where, _first_bad(values, lambda v: isinstance(v, (int, np.integer))
-                                         and not isinstance(v, (bool, np.bool_))), f"an integer in {lo}..{hi}")
+        if not all(v is None or _is_int(v) for v in values):
+            raise _bad(where, _first_bad(values, _is_int), expected, "Convert the value to int first.")
         try:
             array = pa.array([None if v is None else int(v) for v in values],
                              pa.uint64() if attr.type.kind == "uint64" else pa.int64())
         except (OverflowError, pa.ArrowInvalid):
-            raise _bad(where, _first_bad(values, lambda v: lo <= int(v) <= hi), f"an integer in {lo}..{hi}") from None
+            raise _bad(where, _first_bad(values, lambda v: lo <= int(v) <= hi), expected,
+                       "Choose a wider integer type if such values are valid.") from None
     if len(array) - array.null_count:
-        mm = pc.min_max(array)
+        mm = pc.min_max(array)  # Python bounds: comparing uint64 with int64 scalars overflows in Arrow
         low, high = mm["min"].as_py(), mm["max"].as_py()
         if low < lo or high > hi:
-            value = low if low < lo else high
-            raise _bad(where, value, f"an integer in {lo}..{hi} ({attr.type.kind})",
-                       "Choose a wider integer type if such values are valid.")
+            out = pc.equal(array, mm["min"] if low < lo else mm["max"])
+            raise _bad(where, _at(array, out), expected, "Choose a wider integer type if such values are valid.")
     return array.cast(target)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float, np.number, decimal.Decimal)) and not isinstance(v, (bool, np.bool_))
 
 
 def _floats(column, attr, where, backend):
@@ -215,35 +299,36 @@ def _floats(column, attr, where, backend):
         array = column.cast(pa.float64())
     else:
         values = _pylist(column)
-        if any(v is not None and (isinstance(v, (bool, str)) or not isinstance(v, (int, float, np.number,
-                                                                                   decimal.Decimal))) for v in values):
-            raise _bad(where, _first_bad(values, lambda v: isinstance(v, (int, float, np.number, decimal.Decimal))
-                                         and not isinstance(v, bool)), "a number")
+        if not all(v is None or _is_number(v) for v in values):
+            raise _bad(where, _first_bad(values, _is_number), "a number", "Convert the value to float first.")
         array = pa.array([None if v is None else float(v) for v in values], pa.float64())
-    valid = array.drop_null()
-    if len(valid):
-        nan = pc.is_nan(valid)
-        if pc.any(nan).as_py() and not backend.supports_nan:
-            raise _bad(where, float("nan"), "a number",
-                       f"The {backend.name} backend cannot store NaN; use None (NULL) for missing values.")
-        inf = pc.is_inf(valid)
-        if pc.any(inf).as_py() and not backend.supports_inf:
-            raise _bad(where, float("inf"), "a finite number", f"The {backend.name} backend cannot store infinity.")
-        if attr.type.kind == "float32":
-            finite = pc.filter(valid, pc.invert(pc.or_(nan, inf)))
-            if len(finite) and pc.max(pc.abs(finite)).as_py() > FLOAT32_MAX:
-                raise _bad(where, pc.max(pc.abs(finite)).as_py(), "a value within the float32 range (±3.4e38)",
-                           "Use float64 for larger values.")
+    if len(array) - array.null_count:
+        _check_special_floats(array, attr, where, backend)
     return array.cast(target, safe=False)
+
+
+def _check_special_floats(array, attr, where, backend):
+    nan, inf = pc.fill_null(pc.is_nan(array), False), pc.fill_null(pc.is_inf(array), False)
+    if pc.any(nan).as_py() and not backend.supports_nan:
+        raise _bad(where, _at(array, nan), "a number",
+                   f"The {backend.name} backend cannot store NaN; use None (NULL) for a missing value.")
+    if pc.any(inf).as_py() and not backend.supports_inf:
+        raise _bad(where, _at(array, inf), "a finite number",
+                   f"The {backend.name} backend cannot store infinity; use None or a finite value.")
+    if attr.type.kind == "float32":
+        big = pc.fill_null(pc.and_(pc.greater(pc.abs(array), FLOAT32_MAX), pc.invert(inf)), False)
+        if pc.any(big).as_py():
+            raise _bad(where, _at(array, big), "a value within the float32 range (±3.4e38)",
+                       "Declare the attribute as float64 for larger values.")
 
 
 def _bools(column, attr, where, backend):
     if isinstance(column, pa.Array) and pa.types.is_boolean(column.type):
         return column
     values = _pylist(column)
-    ok = lambda v: isinstance(v, (bool, np.bool_)) or (isinstance(v, (int, np.integer)) and v in (0, 1))  # noqa: E731
-    if any(v is not None and not ok(v) for v in values):
-        raise _bad(where, _first_bad(values, ok), "a bool (True/False or 1/0)")
+    ok = lambda v: isinstance(v, (bool, np.bool_)) or (_is_int(v) and v in (0, 1))  # noqa: E731
+    if not all(v is None or ok(v) for v in values):
+        raise _bad(where, _first_bad(values, ok), "a bool (True/False or 1/0)", "Give True or False.")
     return pa.array([None if v is None else bool(v) for v in values], pa.bool_())
 
 
@@ -253,49 +338,66 @@ def _strings(column, attr, where, backend):
         array = column.cast(pa.large_string())
     else:
         values = _pylist(column)
-        if any(v is not None and not isinstance(v, str) for v in values):
-            raise _bad(where, _first_bad(values, lambda v: isinstance(v, str)), "a string")
-        array = pa.array(values, pa.large_string())
-    if attr.type.kind in ("char", "varchar", "text") and len(array) - array.null_count:
-        limit = attr.type.length
-        if limit is not None:
-            lengths = pc.utf8_length(array)
-            if pc.max(lengths).as_py() > limit:
-                value = array[pc.index(pc.greater(lengths, limit), True).as_py()].as_py()
-                raise _bad(where, value if len(value) < 80 else value[:77] + "...",
-                           f"a string of at most {limit} characters (got {len(value)})",
-                           f"Declare a longer {attr.type.kind}.")
-    if attr.type.kind == "enum" and len(array) - array.null_count:
-        allowed = pa.array(attr.type.enum_values, pa.large_string())
-        inside = pc.is_in(array, allowed)
+        if not all(v is None or isinstance(v, str) for v in values):
+            raise _bad(where, _first_bad(values, lambda v: isinstance(v, str)), "a string",
+                       "Convert the value with str() first if text is meant.")
+        try:
+            array = pa.array(values, pa.large_string())
+        except (UnicodeError, pa.ArrowInvalid):
+            raise _bad(where, _first_bad(values, _encodable), "text encodable as UTF-8",
+                       "Remove unpaired surrogate characters.") from None
+    if not len(array) - array.null_count:
+        return array
+    nul = pc.fill_null(pc.match_substring(array, "\x00"), False)
+    if pc.any(nul).as_py():
+        raise _bad(where, _at(array, nul), "text without NUL characters",
+                   "Remove the \\x00 characters (PostgreSQL cannot store them), or use the bytes type.")
+    if attr.type.length is not None:
+        _check_length(array, attr, where)
+    if attr.type.kind == "enum":
+        inside = pc.is_in(array, pa.array(attr.type.enum_values, pa.large_string()))
         bad = pc.and_(pc.invert(inside), pc.is_valid(array))
         if pc.any(bad).as_py():
-            value = array[pc.index(bad, True).as_py()].as_py()
-            raise _bad(where, value, f"one of {list(attr.type.enum_values)}")
+            raise _bad(where, _at(array, bad), f"one of {list(attr.type.enum_values)}",
+                       "Use one of the declared values, or add the value to the enum with alter().")
     return array
 
 
+def _encodable(v) -> bool:
+    try:
+        v.encode("utf-8")
+        return True
+    except UnicodeError:
+        return False
+
+
+def _check_length(array, attr, where):
+    limit = attr.type.length
+    too_long = pc.fill_null(pc.greater(pc.utf8_length(array), limit), False)
+    if pc.any(too_long).as_py():
+        row, value = _at(array, too_long)
+        raise _bad(where, (row, value), f"a string of at most {limit} characters (got {len(value)})",
+                   f"Shorten the value, or declare a longer {attr.type.kind}.")
+
+
 def _dates(column, attr, where, backend):
-    if isinstance(column, pa.Array) and pa.types.is_date(column.type):
+    if isinstance(column, pa.Array) and (pa.types.is_date(column.type) or pa.types.is_timestamp(column.type)):
         return column.cast(pa.date32())
-    if isinstance(column, pa.Array) and pa.types.is_timestamp(column.type) and attr.type.kind == "date":
-        return column.cast(pa.date32())
-    values = _pylist(column)
     out = []
-    for v in values:
+    for i, v in enumerate(_pylist(column)):
         if v is None or isinstance(v, dt.date) and not isinstance(v, dt.datetime):
             out.append(v)
         elif isinstance(v, dt.datetime):
             out.append(v.date())
+        elif isinstance(v, np.datetime64):
+            out.append(v.astype("datetime64[D]").item())
         elif isinstance(v, str):
             try:
                 out.append(dt.date.fromisoformat(v.strip()))
             except ValueError:
-                raise _bad(where, v, "a date (YYYY-MM-DD)") from None
-        elif isinstance(v, np.datetime64):
-            out.append(v.astype("datetime64[D]").item())
+                raise _bad(where, (i, v), "a valid date", "Write dates as 'YYYY-MM-DD'.") from None
         else:
-            raise _bad(where, v, "a date (datetime.date or 'YYYY-MM-DD')")
+            raise _bad(where, (i, v), "a date", "Give a datetime.date or a 'YYYY-MM-DD' string.")
     return pa.array(out, pa.date32())
 
 
@@ -303,52 +405,82 @@ def _datetimes(column, attr, where, backend):
     if isinstance(column, pa.Array) and pa.types.is_timestamp(column.type):
         if column.type.tz is not None:
             column = column.cast(pa.timestamp(column.type.unit, "UTC")).cast(pa.timestamp(column.type.unit))
-        return column.cast(pa.timestamp("us"))
-    if isinstance(column, pa.Array) and pa.types.is_date(column.type):
-        return column.cast(pa.timestamp("us"))
-    out = []
-    for v in _pylist(column):
-        if v is None or isinstance(v, dt.datetime):
-            out.append(v.astimezone(dt.timezone.utc).replace(tzinfo=None) if v is not None and v.tzinfo else v)
-        elif isinstance(v, dt.date):
-            out.append(dt.datetime(v.year, v.month, v.day))
-        elif isinstance(v, str):
-            try:
-                parsed = dt.datetime.fromisoformat(v.strip())
-            except ValueError:
-                raise _bad(where, v, "a datetime ('YYYY-MM-DD HH:MM:SS[.ffffff]')") from None
-            out.append(parsed.astimezone(dt.timezone.utc).replace(tzinfo=None) if parsed.tzinfo else parsed)
-        elif isinstance(v, np.datetime64):
-            out.append(v.astype("datetime64[us]").item())
-        else:
-            raise _bad(where, v, "a datetime")
-    return pa.array(out, pa.timestamp("us"))
+        array = column
+    elif isinstance(column, pa.Array) and pa.types.is_date(column.type):
+        array = column.cast(pa.timestamp("us"))
+    else:
+        array = pa.array([_to_datetime(i, v, where) for i, v in enumerate(_pylist(column))], pa.timestamp("us"))
+    array = round_timestamps(array, precision_of(attr))
+    late = pc.fill_null(pc.greater(array, pa.scalar(_LATEST, pa.timestamp("us"))), False)
+    if pc.any(late).as_py():
+        raise _bad(where, (pc.index(late, True).as_py(), "a time after 9999-12-31"),
+                   "a datetime before the year 10000", "Give an earlier datetime.")
+    return array
+
+
+def _to_datetime(i, v, where):
+    if v is None:
+        return None
+    if isinstance(v, dt.datetime):
+        return v.astimezone(dt.timezone.utc).replace(tzinfo=None) if v.tzinfo else v
+    if isinstance(v, dt.date):
+        return dt.datetime(v.year, v.month, v.day)
+    if isinstance(v, np.datetime64):
+        return v.astype("datetime64[us]").item()
+    if isinstance(v, str):
+        try:
+            return _to_datetime(i, dt.datetime.fromisoformat(v.strip()), where)
+        except ValueError:
+            raise _bad(where, (i, v), "a valid datetime", "Write datetimes as 'YYYY-MM-DD HH:MM:SS[.ffffff]'.") \
+                from None
+    raise _bad(where, (i, v), "a datetime", "Give a datetime.datetime or a 'YYYY-MM-DD HH:MM:SS' string.")
+
+
+def precision_of(attr) -> int:
+    """Fractional-second digits of a datetime attribute (datetime = whole seconds)."""
+    return attr.type.args[0] if attr.type.args else 0
+
+
+def round_timestamps(array: pa.Array, precision: int) -> pa.Array:
+    """Round to `precision` fractional digits, halves up, as MySQL does; result in microseconds.
+
+    Done client-side so the three backends store identical values.
+    """
+    digits = _UNIT_DIGITS[array.type.unit]
+    if digits > precision and len(array) - array.null_count:
+        step = 10 ** (digits - precision)
+        ticks = array.cast(pa.int64()).fill_null(0).to_numpy()
+        rounded = np.floor_divide(ticks + step // 2, step) * step
+        array = pa.array(rounded, pa.int64(), mask=array.is_null().to_numpy(zero_copy_only=False)) \
+            .cast(pa.timestamp(array.type.unit))
+    return array.cast(pa.timestamp("us"))
 
 
 def _decimals(column, attr, where, backend):
     precision, scale = attr.type.args
     limit = decimal_limit(attr.type)
+    expected = f"a decimal({precision},{scale}) with absolute value below {limit}"
     out = []
-    for v in _pylist(column):
+    for i, v in enumerate(_pylist(column)):
         if v is None:
             out.append(None)
             continue
         if isinstance(v, bool) or not isinstance(v, (int, float, str, decimal.Decimal, np.number)):
-            raise _bad(where, v, f"a decimal({precision},{scale})")
+            raise _bad(where, (i, v), expected, "Give a number, a decimal.Decimal or numeric text.")
         try:
             d = decimal.Decimal(str(v)) if not isinstance(v, decimal.Decimal) else v
-            q = d.quantize(decimal.Decimal(1).scaleb(-scale))
+            q = d.quantize(decimal.Decimal(1).scaleb(-scale), context=decimal.Context(prec=80))  # > 28 digits
         except (decimal.InvalidOperation, ValueError):
-            raise _bad(where, v, f"a decimal({precision},{scale})") from None
+            raise _bad(where, (i, v), expected, "Give a number, or declare a wider decimal.") from None
         if not q.is_finite() or abs(q) >= limit:
-            raise _bad(where, v, f"a decimal({precision},{scale}) with absolute value below {limit}")
+            raise _bad(where, (i, v), expected, "Declare a wider decimal if such values are valid.")
         out.append(q)
     return pa.array(out, pa.decimal128(precision, scale))
 
 
 def _uuids(column, attr, where, backend):
     out = []
-    for v in _pylist(column):
+    for i, v in enumerate(_pylist(column)):
         if v is None:
             out.append(None)
             continue
@@ -360,20 +492,25 @@ def _uuids(column, attr, where, backend):
             else:
                 out.append(str(uuid.UUID(str(v))))
         except (ValueError, TypeError, AttributeError):
-            raise _bad(where, v, "a UUID (uuid.UUID or its 36-character text)") from None
+            raise _bad(where, (i, v), "a UUID", "Give a uuid.UUID or its 36-character text.") from None
     return pa.array(out, pa.string())
 
 
 def _jsons(column, attr, where, backend):
     out = []
-    for v in _pylist(column):
+    for i, v in enumerate(_pylist(column)):
         if v is None:
             out.append(None)
             continue
         try:
-            out.append(json.dumps(v, allow_nan=False))
+            text = json.dumps(v, allow_nan=False)
         except (TypeError, ValueError) as e:
-            raise _bad(where, v, "a JSON-serialisable value (dict, list, str, number, bool)", str(e)) from None
+            raise _bad(where, (i, v), "a JSON-serialisable value (dict, list, str, finite number, bool, None)",
+                       f"Convert it first ({e}).") from None
+        if "\\u0000" in text:
+            raise _bad(where, (i, v), "JSON without NUL characters",
+                       "Remove the \\x00 characters (PostgreSQL cannot store them in JSON).")
+        out.append(text)
     return pa.array(out, pa.large_string())
 
 
@@ -383,8 +520,8 @@ def _bytes(column, attr, where, backend):
         return column.cast(pa.large_binary())
     values = _pylist(column)
     ok = lambda v: isinstance(v, (bytes, bytearray, memoryview, np.bytes_))  # noqa: E731
-    if any(v is not None and not ok(v) for v in values):
-        raise _bad(where, _first_bad(values, ok), "bytes")
+    if not all(v is None or ok(v) for v in values):
+        raise _bad(where, _first_bad(values, ok), "bytes", "Encode text with .encode() first, or use a <blob>.")
     return pa.array([None if v is None else bytes(v) for v in values], pa.large_binary())
 
 
@@ -393,3 +530,4 @@ _CONVERTERS = {**{k: _integers for k in INTEGER_RANGES},
                "char": _strings, "varchar": _strings, "enum": _strings, "text": _strings,
                "date": _dates, "datetime": _datetimes, "decimal": _decimals,
                "uuid": _uuids, "json": _jsons, "bytes": _bytes}
+

@@ -121,6 +121,27 @@ class Backend:
     def rollback(self):
         self.execute("ROLLBACK")
 
+    def savepoint(self, name: str):
+        """Savepoints make one write inside a caller's transaction all-or-nothing."""
+        self.execute(f"SAVEPOINT {name}")
+
+    def rollback_to_savepoint(self, name: str):
+        self.execute(f"ROLLBACK TO SAVEPOINT {name}")
+
+    def release_savepoint(self, name: str):
+        self.execute(f"RELEASE SAVEPOINT {name}")
+
+    now_sql = "SELECT LOCALTIMESTAMP(6)"
+
+    def server_time(self) -> dt.datetime:
+        """The server's clock as a naive datetime, for CURRENT_TIMESTAMP defaults filled in client-side."""
+        value = self.fetch_rows(self.now_sql)[0][0]
+        if isinstance(value, str):
+            value = dt.datetime.fromisoformat(value)
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return value
+
     def close(self):  # pragma: no cover - abstract
         raise NotImplementedError("abstract")
 
@@ -225,15 +246,78 @@ class Backend:
     def drop_table(self, schema: str, table: str):
         self.execute(f"DROP TABLE {self.full_name(schema, table)}")
 
+    def column_definition(self, a: Attribute, schema: str) -> str:
+        """One column of CREATE TABLE / ADD COLUMN (without its comment)."""
+        return f"{self.quote(a.name)} {self.column_type(a.type, schema)} {self.default_clause(a, schema)}"
+
+    # ----- ALTER (secondary attributes and comments only) ---------------------------------
+    def alter_table(self, spec: TableSpec, *, drop=(), rename=(), add=(), modify=(), comment=None):
+        """Apply the changes of Table.alter in one transaction (where DDL is transactional).
+
+        `spec` is the table as it will be; drop: names; rename: (old, new) pairs;
+        add / modify: Attributes; comment: the new table comment or None.
+        """
+        self.begin()
+        try:
+            for name in drop:
+                self.alter_drop_column(spec, name)
+            for old, new in rename:
+                self.alter_rename_column(spec, old, new)
+            for a in add:
+                self.alter_add_column(spec, a)
+            for a in modify:
+                self.alter_modify_column(spec, a)
+            if comment is not None:
+                self.alter_table_comment(spec, comment)
+        except BaseException:
+            self.rollback()
+            raise
+        self.commit()
+
+    def _alter(self, spec: TableSpec, clause: str):
+        self.execute(f"ALTER TABLE {self.full_name(spec.schema, spec.table_name)} {clause}")
+
+    def alter_add_column(self, spec: TableSpec, a: Attribute):
+        self._alter(spec, f"ADD COLUMN {self.column_definition(a, spec.schema)}")
+        self.alter_column_comment(spec, a)
+
+    def alter_drop_column(self, spec: TableSpec, name: str):
+        self._alter(spec, f"DROP COLUMN {self.quote(name)}")
+
+    def alter_rename_column(self, spec: TableSpec, old: str, new: str):
+        self._alter(spec, f"RENAME COLUMN {self.quote(old)} TO {self.quote(new)}")
+
+    def alter_modify_column(self, spec: TableSpec, a: Attribute):
+        """Standard SQL (PostgreSQL's spelling): type, NULL-ability, default and comment in turn."""
+        col = f"ALTER COLUMN {self.quote(a.name)}"
+        self._alter(spec, f"{col} TYPE {self.column_type(a.type, spec.schema)}")
+        self._alter(spec, f"{col} {'DROP' if a.nullable else 'SET'} NOT NULL")
+        default = self.default_expression(a, spec.schema)
+        self._alter(spec, f"{col} SET DEFAULT {default}" if default else f"{col} DROP DEFAULT")
+        self.alter_column_comment(spec, a)
+
+    def default_expression(self, a: Attribute, schema: str) -> str | None:
+        """The DEFAULT expression of a column, or None when it has none."""
+        if a.nullable:
+            return "NULL"
+        if not a.has_default or a.default is None:
+            return None
+        return self.timestamp_default(a.default) if a.default_is_expression else self.default_literal(a, schema)
+
+    def alter_column_comment(self, spec: TableSpec, a: Attribute):
+        self.execute(f"COMMENT ON COLUMN {self.full_name(spec.schema, spec.table_name)}.{self.quote(a.name)} "
+                     f"IS {self.string_literal(self.column_comment(a))}")
+
+    def alter_table_comment(self, spec: TableSpec, comment: str):
+        self.execute(f"COMMENT ON TABLE {self.full_name(spec.schema, spec.table_name)} "
+                     f"IS {self.string_literal(comment)}")
+
     def default_clause(self, a: Attribute, schema: str) -> str:
         """NOT NULL / DEFAULT clause of a column definition."""
         if a.nullable:
             return "DEFAULT NULL"
-        if not a.has_default or a.default is None:
-            return "NOT NULL"
-        if a.default_is_expression:
-            return f"NOT NULL DEFAULT {self.timestamp_default(a.default)}"
-        return f"NOT NULL DEFAULT {self.default_literal(a, schema)}"
+        default = self.default_expression(a, schema)
+        return f"NOT NULL DEFAULT {default}" if default else "NOT NULL"
 
     def timestamp_default(self, text: str) -> str:
         return text

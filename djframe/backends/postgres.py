@@ -52,12 +52,13 @@ _ERRORS = {
     "42501": errors.AccessError, "57P01": errors.LostConnectionError, "57P02": errors.LostConnectionError,
     "57P03": errors.LostConnectionError,
 }
-_HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
 _UNHEX = np.zeros(256, np.uint8)
 _UNHEX[np.frombuffer(b"0123456789abcdef", np.uint8)] = np.arange(16)
 _UNHEX[np.frombuffer(b"ABCDEF", np.uint8)] = np.arange(10, 16)
-_UUID_HEX_POSITIONS = [i for i in range(36) if i not in (8, 13, 18, 23)]
+_HEX_PAIRS = np.frombuffer(b"".join(b"%02x" % i for i in range(256)), np.uint16)  # byte -> two hex digits
+_UUID_GROUPS = ((0, 8), (9, 13), (14, 18), (19, 23), (24, 36))  # hex digit runs of the canonical text
 _temp_names = itertools.count()
+_NULL_DEFAULT = re.compile(r"^NULL(::[\w\s\".]+)?$", re.I)
 
 
 class PostgresBackend(Backend):
@@ -68,15 +69,19 @@ class PostgresBackend(Backend):
 
     def __init__(self, host="localhost", port=5432, user=None, password=None, database_name="postgres",
                  use_tls=None):
-        import adbc_driver_postgresql.dbapi as adbc
-
         self.where = f"{host or 'localhost'}:{port or 5432}/{database_name or 'postgres'}"
         auth = url_quote(user or "", safe="") + (":" + url_quote(password, safe="") if password else "")
         ssl = {True: "require", False: "disable"}.get(use_tls, "prefer")
         uri = (f"postgresql://{auth + '@' if auth else ''}{host or 'localhost'}:{port or 5432}/"
                f"{url_quote(database_name or 'postgres', safe='')}?sslmode={ssl}")
+        self._uri, self._in_transaction, self._idle = uri, False, []
+        self.conn = self._connect()
+
+    def _connect(self):
+        import adbc_driver_postgresql.dbapi as adbc
+
         try:
-            self.conn = adbc.connect(uri, autocommit=True)
+            return adbc.connect(self._uri, autocommit=True)
         except Exception as e:
             raise errors.LostConnectionError(f"Cannot connect to PostgreSQL at {self.where}: {_server_message(e)}") \
                 from None
@@ -131,9 +136,24 @@ class PostgresBackend(Backend):
         except Exception as e:
             raise self.translate_error(e, sql) from None
 
+    def begin(self):
+        super().begin()
+        self._in_transaction = True
+
+    def commit(self):
+        self._in_transaction = False
+        super().commit()
+
+    def rollback(self):
+        self._in_transaction = False
+        super().rollback()
+
     def fetch_batches(self, sql: str, batch_rows: int = 65536):
-        """Stream batches from the server; the connection is busy until the generator finishes."""
-        cur = self.conn.cursor()
+        """Stream through COPY, which holds its connection until done: outside a transaction a side
+        connection streams, so the caller may write while iterating; inside one the main connection
+        must (to see the transaction's own writes) and other statements wait until the stream ends."""
+        side = None if self._in_transaction else (self._idle.pop() if self._idle else self._connect())
+        cur = (side or self.conn).cursor()
         try:
             try:
                 cur.execute(sql)
@@ -144,8 +164,14 @@ class PostgresBackend(Backend):
                 yield from _plain_table(pa.Table.from_batches([batch])).to_batches(max_chunksize=batch_rows)
         finally:
             cur.close()
+            if side is not None and not self._idle:
+                self._idle.append(side)  # keep one for the next stream
+            elif side is not None:
+                side.close()
 
     def close(self):
+        for side in self._idle:
+            side.close()
         self.conn.close()
 
     def translate_error(self, exc: Exception, context: str = "") -> Exception:
@@ -181,7 +207,7 @@ class PostgresBackend(Backend):
             return column.cast(pa.decimal128(20, 0))
         if t.kind == "uuid":
             return _uuid_from_text(column)
-        if t.kind == "json" or (t.kind == "codec" and t.store is not None):
+        if t.storage.kind == "json":  # json, and codecs whose chain ends in json
             return pa.ExtensionArray.from_storage(pa.json_(), column.cast(pa.string()))
         return column
 
@@ -213,6 +239,23 @@ class PostgresBackend(Backend):
                 self.execute(f"DROP TABLE IF EXISTS {temp}")
             except errors.DataJointError:
                 pass  # aborted transaction: the rollback removes the table
+
+    def insert_select(self, schema, table, names, select_sql, *, skip_duplicates=False, replace=False,
+                      primary_key=()) -> int:
+        """INSERT ... SELECT, casting enum columns via text: each schema has its own enum types."""
+        enums = dict(self.fetch_rows(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+            "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+            f"JOIN pg_type t ON t.oid = a.atttypid WHERE {self._relation(schema, table)} AND t.typtype = 'e'"))
+        if not enums.keys() & set(names):
+            return super().insert_select(schema, table, names, select_sql, skip_duplicates=skip_duplicates,
+                                         replace=replace, primary_key=primary_key)
+        cols = ", ".join(self.quote(c) for c in names)
+        values = ", ".join(f"src.{self.quote(c)}::text::{enums[c]}" if c in enums else f"src.{self.quote(c)}"
+                           for c in names)
+        return self.execute(f"INSERT INTO {self.full_name(schema, table)} ({cols}) SELECT {values} "
+                            f"FROM ({select_sql}) AS src" + self.conflict_clause(names, primary_key, skip_duplicates,
+                                                                                 replace))
 
     def _copy(self, data: pa.Table, table: str, schema: str | None):
         try:
@@ -294,6 +337,8 @@ class PostgresBackend(Backend):
         out = []
         for name, sql_type, nullable, default, comment, in_key, identity in rows:
             serial = identity or (default or "").startswith("nextval(")
+            if default and _NULL_DEFAULT.match(default):
+                default = None  # DEFAULT NULL on character(n) is stored as NULL::bpchar
             out.append(ColumnInfo(name=name, sql_type=sql_type, nullable=bool(nullable),
                                   default=None if serial else default, comment=comment or "",
                                   in_key=bool(in_key), autoincrement=bool(serial)))
@@ -370,7 +415,7 @@ class PostgresBackend(Backend):
         if t.kind == "enum":
             return self.full_name(schema, self.enum_type_name(t.enum_values))
         if t.kind == "codec":
-            return "bytea" if t.store is None else "jsonb"
+            return self.column_type(t.storage, schema)  # the core type ending the codec chain
         return t.text  # native passthrough, verbatim
 
     def ensure_enum(self, schema: str, values) -> None:
@@ -421,6 +466,36 @@ class PostgresBackend(Backend):
         for a in spec.attributes:
             self.execute(f"COMMENT ON COLUMN {name}.{self.quote(a.name)} IS {self.string_literal(self.column_comment(a))}")
 
+    # ----- ALTER (Table.alter) ------------------------------------------------------------------
+    def column_definition(self, a: Attribute, schema: str) -> str:
+        return " ".join([super().column_definition(a, schema), *self.checks(a)])
+
+    def alter_add_column(self, spec: TableSpec, a: Attribute):
+        if a.type.kind == "enum":
+            self.ensure_enum(spec.schema, a.type.enum_values)
+        super().alter_add_column(spec, a)
+
+    def alter_modify_column(self, spec: TableSpec, a: Attribute):
+        """Convert through text (USING) and replace the column's CHECK ranges by the new type's."""
+        if a.type.kind == "enum":
+            self.ensure_enum(spec.schema, a.type.enum_values)
+        col, sql_type = f"ALTER COLUMN {self.quote(a.name)}", self.column_type(a.type, spec.schema)
+        for (check,) in self.fetch_rows(
+                "SELECT k.conname FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_attribute a ON a.attrelid = c.oid "
+                f"WHERE {self._relation(spec.schema, spec.table_name)} AND k.contype = 'c' "
+                f"AND a.attname = {self.string_literal(a.name)} AND k.conkey = ARRAY[a.attnum]"):
+            self._alter(spec, f"DROP CONSTRAINT {self.quote(check)}")
+        self._alter(spec, f"{col} DROP DEFAULT")  # an old default may not cast to the new type
+        self._alter(spec, f"{col} TYPE {sql_type} USING {self.quote(a.name)}::text::{sql_type}")
+        self._alter(spec, f"{col} {'DROP' if a.nullable else 'SET'} NOT NULL")
+        default = self.default_expression(a, spec.schema)
+        if default:
+            self._alter(spec, f"{col} SET DEFAULT {default}")
+        for check in self.checks(a):
+            self._alter(spec, f"ADD {check}")
+        self.alter_column_comment(spec, a)
+
     def drop_table(self, schema, table):
         """DROP TABLE, then DROP TYPE (never CASCADE) for this schema's enum types nobody uses any more."""
         enums = self.fetch_rows(
@@ -440,9 +515,10 @@ class PostgresBackend(Backend):
 # ----- helpers ----------------------------------------------------------------------------------
 def _server_message(exc: Exception) -> str:
     """The server's own words from an ADBC error, without the driver's prefix and SQLSTATE suffix."""
-    text = str(exc)
-    m = re.search(r"ERROR:\s+(.*?)\s*(?:\.?\s*SQLSTATE: \w+)?\s*$", text, re.S)
-    return m.group(1).strip() if m else text
+    text = re.sub(r"\.?\s*SQLSTATE: \w+\s*$", "", str(exc))
+    text = re.sub(r"\s*Query was: .*$", "", text, flags=re.S)
+    m = re.search(r"ERROR:\s+(.*)$", text, re.S)
+    return (m.group(1) if m else text).strip()
 
 
 def _index_plan(spec: TableSpec) -> list[IndexSpec]:
@@ -507,27 +583,27 @@ def _uuid_to_text(storage: pa.Array) -> pa.Array:
     if n == 0:
         return pa.array([], pa.string())
     raw = np.frombuffer(storage.buffers()[1], np.uint8, count=16 * n, offset=16 * storage.offset).reshape(n, 16)
-    nibbles = np.empty((n, 32), np.uint8)
-    nibbles[:, 0::2], nibbles[:, 1::2] = raw >> 4, raw & 15
+    pairs = _HEX_PAIRS[raw].view(np.uint8)  # (n, 32) hex digits
     chars = np.full((n, 36), ord("-"), np.uint8)
-    chars[:, _UUID_HEX_POSITIONS] = _HEX[nibbles]
+    for (lo, hi), start in zip(_UUID_GROUPS, (0, 8, 12, 16, 20)):
+        chars[:, lo:hi] = pairs[:, start:start + hi - lo]
     offsets = np.arange(0, 36 * (n + 1), 36, dtype=np.int32)
-    text = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(chars.tobytes())])
+    text = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(chars)])
     return pc.if_else(pc.is_valid(storage), text, pa.scalar(None, pa.string())) if storage.null_count else text
 
 
 def _uuid_from_text(column: pa.Array) -> pa.Array:
     """Canonical UUID text -> the arrow.uuid extension that COPY writes as native uuid."""
     n = len(column)
-    hexes = pc.fill_null(pc.replace_substring(column.cast(pa.string()), "-", ""), "0" * 32)
-    if n and pc.any(pc.not_equal(pc.utf8_length(hexes), 32)).as_py():
-        raise errors.InvalidValueError("A uuid value is not 32 hex digits.")
-    offsets = np.frombuffer(hexes.buffers()[1], np.int32, count=n + 1, offset=4 * hexes.offset)
-    chars = np.frombuffer(hexes.buffers()[2], np.uint8)[offsets[0]:offsets[0] + 32 * n].reshape(n, 32) if n else \
-        np.zeros((0, 32), np.uint8)
-    nibbles = _UNHEX[chars]
-    raw = (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]
-    storage = pa.Array.from_buffers(pa.binary(16), n, [None, pa.py_buffer(raw.astype(np.uint8).tobytes())])
+    text = pc.fill_null(column.cast(pa.string()), "00000000-0000-0000-0000-000000000000")
+    if n and not pc.all(pc.equal(pc.binary_length(text), 36)).as_py():
+        raise errors.InvalidValueError("A uuid value is not in the canonical 36-character form.")
+    offsets = np.frombuffer(text.buffers()[1], np.int32, count=n + 1, offset=4 * text.offset)
+    chars = np.frombuffer(text.buffers()[2], np.uint8)[offsets[0]:offsets[0] + 36 * n].reshape(n, 36)
+    digits = np.concatenate([chars[:, lo:hi] for lo, hi in _UUID_GROUPS], axis=1)
+    nibbles = _UNHEX[digits]
+    raw = ((nibbles[:, 0::2] << 4) | nibbles[:, 1::2]).astype(np.uint8)
+    storage = pa.Array.from_buffers(pa.binary(16), n, [None, pa.py_buffer(raw)])
     if column.null_count:
         storage = pc.if_else(pc.is_valid(column), storage, pa.scalar(None, pa.binary(16)))
     return pa.ExtensionArray.from_storage(pa.uuid(), storage)

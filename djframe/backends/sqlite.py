@@ -10,6 +10,8 @@ schema names live in ``"~djframe_schemas"``. Types SQLite cannot hold exactly
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import sqlite3
 
 import polars as pl
@@ -25,6 +27,8 @@ from .base import Backend, ColumnInfo
 SCHEMAS = "~djframe_schemas"
 COMMENTS = "~djframe_comments"
 UINT64_DIGITS = 20
+_NOW = re.compile(r"^CURRENT_TIMESTAMP(?:\((\d)\))?$", re.I)
+_NOW_EXPRESSION = re.compile(r"^\(?substr\(strftime\('%Y-%m-%d %H:%M:%f', 'now'\) \|\| '000', 1, (\d+)\)\)?$")
 
 
 class SQLiteBackend(Backend):
@@ -53,6 +57,8 @@ class SQLiteBackend(Backend):
         return "9e999" if value > 0 else "-9e999"
 
     def typed_literal(self, value, attribute: Attribute) -> str:
+        if attribute.type.kind == "datetime" and isinstance(value, (str, dt.datetime)):
+            return self._datetime_literal(value, attribute)
         if attribute.type.kind == "uint64" and value is not None:
             return self.string_literal(str(int(value)).zfill(UINT64_DIGITS))
         if attribute.type.kind == "bool" and value is not None:
@@ -86,6 +92,8 @@ class SQLiteBackend(Backend):
     def close(self):
         self.conn.close()
 
+    now_sql = "SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')"
+
     def translate_error(self, exc: Exception, context: str = "") -> Exception:
         msg = str(exc)
         if isinstance(exc, sqlite3.IntegrityError):
@@ -116,7 +124,9 @@ class SQLiteBackend(Backend):
             return pc.utf8_lpad(text, UINT64_DIGITS, "0")
         if kind == "bool":
             return pc.cast(column, pa.int8())
-        if kind in ("date", "datetime", "decimal") or pa.types.is_decimal(column.type):
+        if kind == "datetime":
+            return datetime_text(column, attribute.type.args[0] if attribute.type.args else 0)
+        if kind in ("date", "decimal") or pa.types.is_decimal(column.type):
             return pc.cast(column, pa.string())
         if pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
             return pc.cast(column, pa.string())
@@ -179,8 +189,23 @@ class SQLiteBackend(Backend):
         for _, name, sql_type, notnull, default, pk in self.fetch_rows(
                 f"PRAGMA table_info({self.full_name(schema, table)})"):
             out.append(ColumnInfo(name=name, sql_type=sql_type.lower(), nullable=not notnull and not pk,
-                                  default=default, comment=comments.get(name, ""), in_key=pk > 0))
+                                  default=_catalog_default(default), comment=comments.get(name, ""), in_key=pk > 0))
         return out
+
+    def _datetime_literal(self, value, attribute: Attribute) -> str:
+        """The stored text of a datetime; a value finer than the column's precision keeps all six
+        digits and so matches nothing, as on the other backends."""
+        if isinstance(value, str):
+            try:
+                value = dt.datetime.fromisoformat(value.strip())
+            except ValueError:
+                return self.string_literal(value)
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        digits = attribute.type.args[0] if attribute.type.args else 0
+        text = value.isoformat(sep=" ", timespec="microseconds")
+        exact = value.microsecond % 10 ** (6 - digits) == 0
+        return self.string_literal(text[:19 + (digits + 1 if digits else 0)] if exact else text)
 
     def table_comment(self, schema, table):
         return self._comments(schema, table).get("", "")
@@ -227,7 +252,9 @@ class SQLiteBackend(Backend):
             return "INT"  # not INTEGER: a one-column INTEGER PRIMARY KEY would alias the rowid
         if t.kind in ("float32", "float64"):
             return "REAL"
-        if t.kind == "bytes" or (t.kind == "codec" and t.store is None):
+        if t.kind == "codec":
+            return self.column_type(t.storage, schema)
+        if t.kind == "bytes":
             return "BLOB"
         if t.kind == "native":
             return t.text.upper()
@@ -249,22 +276,88 @@ class SQLiteBackend(Backend):
             return [f"CHECK ({q} IN ({', '.join(self.string_literal(v) for v in t.enum_values)}))"]
         return []
 
-    def create_table(self, spec: TableSpec):
-        lines = []
-        for a in spec.attributes:
-            lines.append(" ".join([self.quote(a.name), self.column_type(a.type, spec.schema),
-                                   self.default_clause(a, spec.schema), *self.checks(a)]))
+    def column_definition(self, a: Attribute, schema: str) -> str:
+        return " ".join([super().column_definition(a, schema), *self.checks(a)])
+
+    def timestamp_default(self, text: str) -> str:
+        """SQLite's CURRENT_TIMESTAMP has whole seconds; finer precision comes from strftime('%f')."""
+        m = _NOW.match(text)
+        digits = int(m.group(1) or 0) if m else 0
+        if not digits:
+            return "CURRENT_TIMESTAMP"
+        return f"(substr(strftime('%Y-%m-%d %H:%M:%f', 'now') || '000', 1, {20 + digits}))"
+
+    def _create_sql(self, spec: TableSpec, name: str) -> str:
+        lines = [self.column_definition(a, spec.schema) for a in spec.attributes]
         lines.append(f"PRIMARY KEY ({', '.join(self.quote(k) for k in spec.primary_key)})")
         lines += [self.fk_clause(fk) for fk in spec.foreign_keys]
+        return f"CREATE TABLE {name} (\n  " + ",\n  ".join(lines) + "\n)"
+
+    def create_table(self, spec: TableSpec):
+        self.execute(self._create_sql(spec, self.full_name(spec.schema, spec.table_name)))
+        self._create_indexes(spec)
+        self._write_comments(spec)
+
+    def _create_indexes(self, spec: TableSpec):
         name = self.full_name(spec.schema, spec.table_name)
-        self.execute(f"CREATE TABLE {name} (\n  " + ",\n  ".join(lines) + "\n)")
         for i, index in enumerate(spec.indexes):
             cols = ", ".join(c if c.startswith("(") else self.quote(c) for c in index.columns)
             index_name = self.quote(f"{spec.schema}.{spec.table_name}.idx{i}")
             self.execute(f"CREATE {'UNIQUE ' if index.unique else ''}INDEX {index_name} ON {name} ({cols})")
+
+    def _write_comments(self, spec: TableSpec):
+        self.execute(f'DELETE FROM "{COMMENTS}" WHERE schema_name = ? AND table_name = ?',
+                     (spec.schema, spec.table_name))
         comments = [("", spec.comment)] + [(a.name, self.column_comment(a)) for a in spec.attributes]
         self.conn.executemany(f'INSERT OR REPLACE INTO "{COMMENTS}" VALUES (?, ?, ?, ?)',
                               [(spec.schema, spec.table_name, c, text) for c, text in comments])
+
+    @staticmethod
+    def _copy_expression(a: Attribute | None, column: str) -> str:
+        """A modified column's stored text in the canonical form of its new type (see to_storage)."""
+        if a is None:
+            return column
+        kind = a.type.kind
+        if kind == "datetime":
+            digits = a.type.args[0] if a.type.args else 0
+            length = 19 + (digits + 1 if digits else 0)
+            return (f"CASE WHEN instr({column}, '.') THEN substr({column} || '000000', 1, {length}) "
+                    f"ELSE substr({column} || '.000000', 1, {length}) END")
+        if kind == "uint64":
+            return f"CASE WHEN typeof({column}) = 'integer' THEN printf('%020d', {column}) ELSE {column} END"
+        if kind == "decimal":
+            return f"CASE WHEN {column} IS NULL THEN NULL ELSE printf('%.{a.type.args[1]}f', {column}) END"
+        return column
+
+    def alter_table(self, spec: TableSpec, *, drop=(), rename=(), add=(), modify=(), comment=None):
+        """SQLite cannot change a column in place: build the table anew from `spec`, copy the rows
+        over, and swap it in (foreign-key checks paused, as SQLite's documentation prescribes)."""
+        old_name = {new: old for old, new in rename}
+        added = {a.name for a in add}
+        copied = [a.name for a in spec.attributes if a.name not in added]
+        name = self.full_name(spec.schema, spec.table_name)
+        temp = self.full_name(spec.schema, f"~alter~{spec.table_name}")
+        self.execute("PRAGMA foreign_keys = OFF")
+        try:
+            self.begin()
+            try:
+                self.execute(self._create_sql(spec, temp))
+                modified = {a.name: a for a in modify}
+                sources = [self._copy_expression(modified.get(c), self.quote(old_name.get(c, c))) for c in copied]
+                self.execute(f"INSERT INTO {temp} ({', '.join(self.quote(c) for c in copied)}) SELECT "
+                             f"{', '.join(sources)} FROM {name}")
+                self.execute(f"DROP TABLE {name}")
+                self.execute(f"ALTER TABLE {temp} RENAME TO {self.quote(f'{spec.schema}.{spec.table_name}')}")
+                self._create_indexes(spec)
+                self._write_comments(spec)
+                if self.fetch_rows(f"PRAGMA foreign_key_check({name})"):
+                    raise errors.IntegrityError(f"Altering {name} would break a foreign key.")
+            except BaseException:
+                self.rollback()
+                raise
+            self.commit()
+        finally:
+            self.execute("PRAGMA foreign_keys = ON")
 
     def drop_table(self, schema, table):
         super().drop_table(schema, table)
@@ -278,3 +371,15 @@ def _column_array(values) -> pa.Array:
         return pl.Series(values=values).to_arrow()
     except (TypeError, pl.exceptions.PolarsError, OverflowError):
         return pa.array([None if v is None else str(v) for v in values], pa.large_string())
+
+
+def datetime_text(column: pa.Array, precision: int) -> pa.Array:
+    """Datetimes as sortable text with exactly `precision` fractional digits (the stored form)."""
+    text = pc.cast(column.cast(pa.timestamp("us")), pa.string())
+    return pc.utf8_slice_codeunits(text, 0, 19 + (precision + 1 if precision else 0))
+
+
+def _catalog_default(text):
+    """Our strftime expression for CURRENT_TIMESTAMP(n) reads back as CURRENT_TIMESTAMP(n)."""
+    m = _NOW_EXPRESSION.match(text or "")
+    return f"CURRENT_TIMESTAMP({int(m.group(1)) - 20})" if m else text

@@ -1,28 +1,26 @@
 """Compile relation nodes into SQL for one backend.
 
-Each node becomes a `Select` (a FROM source, named column expressions and
-WHERE terms). Restrictions, projections and inner joins merge into the same
-SELECT; only a node that limits, de-duplicates or groups is wrapped as a
-derived table before more is stacked on top. User SQL (conditions and
-computed attributes) is parsed once with sqlglot in the DataJoint (MySQL)
-dialect, checked against the heading and rendered for the target dialect.
+Each node becomes a `Select` (a FROM source, named column expressions, WHERE
+terms, ...). Restrictions, projections and inner joins merge into the same
+SELECT, so restricting a table by a secondary attribute never wraps it (and
+its large columns) in a derived table; only a node that limits, orders,
+de-duplicates or groups is wrapped before more is stacked on top. User SQL
+(conditions, computed attributes) is parsed once (usersql.py), checked against
+the heading and rendered for the backend's dialect.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 
-import sqlglot
-from sqlglot import exp
-
-from ..errors import DataJointError, QuerySyntaxError, UnknownAttributeError
+from ..errors import DataJointError, UnknownAttributeError
 from . import conditions as c
 from . import nodes as n
+from .usersql import MARK, template
 
-_MARK = "__djcol{}__"
-_ORDER_TERM = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s*(asc|desc)?\s*$", re.I)
+_ORDER_TERM = re.compile(r"^\s*([A-Za-z_]\w*)\s*(asc|desc)?\s*$", re.I)
+_KEY_TERM = re.compile(r"^\s*KEY(\s+(ASC|DESC))?\s*$", re.I)
 
 
 @dataclass
@@ -32,6 +30,7 @@ class Select:
     where: list[str] = field(default_factory=list)
     distinct: bool = False
     group_by: tuple[str, ...] = ()
+    having: tuple[str, ...] = ()
     order_by: tuple[str, ...] = ()
     limit: int | None = None
     offset: int = 0
@@ -39,28 +38,16 @@ class Select:
 
     @property
     def is_simple(self) -> bool:
-        return not (self.distinct or self.group_by or self.limit is not None or self.offset or self.order_by)
+        """Nothing but FROM/WHERE: more restrictions, projections and joins can merge into it."""
+        return not (self.distinct or self.group_by or self.having or self.order_by
+                    or self.limit is not None or self.offset)
 
 
-@lru_cache(maxsize=8192)
-def sql_template(text: str, dialect: str) -> tuple[str, tuple[str, ...]]:
-    """Parse user SQL once; return it rendered for `dialect` with column markers, and the names."""
-    try:
-        tree = sqlglot.parse_one(text, read="mysql")
-    except sqlglot.errors.ParseError as e:
-        raise QuerySyntaxError(f"Cannot parse the SQL condition or expression {text!r}: {e}") from None
-    names = []
-    for col in list(tree.find_all(exp.Column)):
-        if col.table:
-            raise DataJointError(f"Qualified column `{col.sql()}` in {text!r}: refer to attributes by name only.")
-        if col.name not in names:
-            names.append(col.name)
-        col.replace(exp.column(_MARK.format(names.index(col.name))))
-    return tree.sql(dialect=dialect), tuple(names)
-
-
-def attributes_in(text: str) -> tuple[str, ...]:
-    return sql_template(text, "mysql")[1]
+def order_spec(order_by) -> tuple[str, ...]:
+    """Normalise an order_by argument (str, list, None) to a tuple of terms."""
+    if order_by is None:
+        return ()
+    return (order_by,) if isinstance(order_by, str) else tuple(order_by)
 
 
 class Compiler:
@@ -69,6 +56,7 @@ class Compiler:
     def __init__(self, backend):
         self.backend = backend
         self.q = backend.quote
+        self.dialect = backend.sqlglot_dialect
         self._aliases = 0
 
     def alias(self) -> str:
@@ -77,10 +65,11 @@ class Compiler:
 
     # ----- public entry points ------------------------------------------------------------
     def sql(self, node: n.Node, names=None, order_by=(), limit=None, offset=0, distinct=False) -> str:
+        """SELECT for a node (optionally ordered and sliced, as fetch asks)."""
         sel = self.select(node)
+        order_by = order_spec(order_by)
         if order_by or limit is not None or offset:
-            if not sel.is_simple:
-                sel = self.wrap(sel)
+            sel = self.ensure_simple(sel)
             sel.order_by = tuple(self.order_terms(order_by, sel, node.heading))
             sel.limit, sel.offset = limit, offset or 0
         return self.render(sel, node.heading.names if names is None else names, distinct=distinct)
@@ -94,21 +83,17 @@ class Compiler:
         return f"SELECT 1 FROM ({inner}) AS {self.alias()} LIMIT 1"
 
     def where_sql(self, node: n.Node) -> tuple[str, str]:
-        """(alias-free table name, WHERE text) for DELETE/UPDATE on a restricted base table."""
-        base = node
+        """(table name, WHERE text) for DELETE/UPDATE on a restricted base table (no aliases)."""
+        conds, base = [], node
         while isinstance(base, n.RestrictNode):
+            conds.append(base)
             base = base.child
         if not isinstance(base, n.TableNode):
             raise DataJointError("Only a restricted base table can be deleted from or updated.")
         name = self.backend.full_name(base.schema, base.table)
-        columns = {a.name: self.q(a.name) for a in base.heading.all_attributes}
-        sel = Select(name, columns)
-        conds = []
-        cur = node
-        while isinstance(cur, n.RestrictNode):
-            conds.append(self.condition(cur.condition, sel, cur.child.heading, qualify=name))
-            cur = cur.child
-        return name, " AND ".join(reversed(conds)) if conds else ""
+        sel = Select(name, {a.name: f"{name}.{self.q(a.name)}" for a in base.heading.all_attributes})
+        terms = [self.condition(r.condition, sel, r.child.heading) for r in reversed(conds)]
+        return name, " AND ".join(terms)
 
     # ----- rendering -------------------------------------------------------------------------
     def render(self, sel: Select, names, distinct=False) -> str:
@@ -118,6 +103,8 @@ class Compiler:
             parts.append("WHERE " + " AND ".join(sel.where))
         if sel.group_by:
             parts.append("GROUP BY " + ", ".join(sel.group_by))
+        if sel.having:
+            parts.append("HAVING " + " AND ".join(sel.having))
         if sel.order_by:
             parts.append("ORDER BY " + ", ".join(sel.order_by))
         if sel.limit is not None or sel.offset:
@@ -125,43 +112,59 @@ class Compiler:
         return " ".join(parts)
 
     def wrap(self, sel: Select) -> Select:
+        """Make a derived table of a select, so that more can be stacked on it."""
         alias = self.alias()
         names = list(sel.columns)
         inner = self.render(sel, names)
         return Select(f"({inner}) AS {alias}", {nm: f"{alias}.{self.q(nm)}" for nm in names})
 
+    def ensure_simple(self, sel: Select) -> Select:
+        return sel if sel.is_simple else self.wrap(sel)
+
     def order_terms(self, order_by, sel: Select, heading) -> list[str]:
-        if isinstance(order_by, str):
-            order_by = [order_by]
+        """ORDER BY terms; "KEY" expands to the primary key.
+
+        NULLs sort first ascending and last descending on every backend (the
+        MySQL convention, which PostgreSQL reverses), so Top and fetch(order_by)
+        pick the same rows everywhere.
+        """
         terms = []
-        for term in order_by or ():
-            upper = term.strip().upper()
-            if upper in ("KEY", "KEY ASC", "KEY DESC"):
-                direction = " DESC" if upper.endswith("DESC") else ""
-                terms += [f"{sel.columns[k]}{direction}" for k in heading.primary_key]
+        for term in order_by:
+            key = _KEY_TERM.match(term)
+            if key:
+                desc = (key.group(2) or "").upper() == "DESC"
+                terms += [t for k in heading.primary_key for t in self._order(sel.columns[k], desc, heading.get(k))]
                 continue
             m = _ORDER_TERM.match(term)
             if m and m.group(1) in sel.columns:
-                terms.append(sel.columns[m.group(1)] + (f" {m.group(2).upper()}" if m.group(2) else ""))
+                desc = (m.group(2) or "").upper() == "DESC"
+                terms += self._order(sel.columns[m.group(1)], desc, heading.get(m.group(1)))
             else:
                 terms.append(self.expression(term, sel.columns, heading))
         return terms
 
+    @staticmethod
+    def _order(column: str, desc: bool, attr) -> list[str]:
+        direction = " DESC" if desc else ""
+        if attr is not None and not attr.nullable:
+            return [column + direction]
+        return [f"(CASE WHEN {column} IS NULL THEN {1 if desc else 0} ELSE {0 if desc else 1} END)",
+                column + direction]
+
     def expression(self, text: str, columns: dict[str, str], heading) -> str:
         """Render user SQL with attribute names replaced by their column expressions."""
-        sql, names = sql_template(text, self.backend.sqlglot_dialect)
+        sql, names = template(text, self.dialect)
         for i, name in enumerate(names):
             if name not in columns:
                 raise UnknownAttributeError(
                     f"Unknown attribute `{name}` in {text!r} on {heading.table or 'the expression'}; "
                     f"available attributes: {', '.join(heading.names)}")
-            sql = sql.replace(_MARK.format(i), columns[name])
+            sql = sql.replace(MARK.format(i), columns[name])
         return sql
 
     # ----- nodes -----------------------------------------------------------------------------
     def select(self, node: n.Node) -> Select:
-        method = getattr(self, "_" + type(node).__name__)
-        return method(node)
+        return getattr(self, "_" + type(node).__name__)(node)
 
     def _TableNode(self, node: n.TableNode) -> Select:
         alias = self.alias()
@@ -169,88 +172,87 @@ class Compiler:
         return Select(source, {a.name: f"{alias}.{self.q(a.name)}" for a in node.heading.all_attributes})
 
     def _RestrictNode(self, node: n.RestrictNode) -> Select:
-        sel = self.select(node.child)
-        if not sel.is_simple:
-            sel = self.wrap(sel)
-        sel.where.append(self.condition(node.condition, sel, node.child.heading))
-        return sel
+        sel = self.ensure_simple(self.select(node.child))
+        term = self.condition(node.condition, sel, node.child.heading)
+        return replace(sel, where=[*sel.where, term])
 
     def _ProjectNode(self, node: n.ProjectNode) -> Select:
-        sel = self.select(node.child)
-        if not sel.is_simple:
-            sel = self.wrap(sel)
+        sel = self.ensure_simple(self.select(node.child))
         columns = {}
         for name, source, sql in node.columns:
             columns[name] = sel.columns[source] if source else f"({self.expression(sql, sel.columns, node.child.heading)})"
-        hidden = {k: v for k, v in sel.columns.items() if k not in columns and k.startswith("_")}
-        return replace(sel, columns={**columns, **hidden} if not node.distinct else columns,
-                       distinct=node.distinct)
+        if not node.distinct:  # hidden attributes stay reachable by later conditions
+            columns.update({k: v for k, v in sel.columns.items() if k.startswith("_") and k not in columns})
+        return replace(sel, columns=columns, distinct=node.distinct)
 
     def _JoinNode(self, node: n.JoinNode) -> Select:
-        left, right = self.select(node.left), self.select(node.right)
-        if not left.is_simple:
-            left = self.wrap(left)
-        if not right.is_simple or (node.left_outer and right.where):
-            right = self.wrap(right)
-        on = " AND ".join(f"{left.columns[k]} = {right.columns[k]}" for k in node.on) or "1 = 1"
+        left = self.ensure_simple(self.select(node.left))
+        right = self.ensure_simple(self.select(node.right))
+        if node.left_outer and right.where:
+            right = self.wrap(right)  # the right's restrictions must apply before the outer join
+        return self._join(left, right, node.on, node.left_outer)
+
+    def _join(self, left: Select, right: Select, on, outer: bool, where=None) -> Select:
+        cond = " AND ".join(f"{left.columns[k]} = {right.columns[k]}" for k in on) or "1 = 1"
         right_source = f"({right.source})" if right.joined else right.source
-        kind = "LEFT JOIN" if node.left_outer else "JOIN"
-        columns = {**right.columns, **left.columns}
-        return Select(f"{left.source} {kind} {right_source} ON {on}", columns,
-                      left.where + right.where, joined=True)
+        kind = "LEFT JOIN" if outer else "JOIN"
+        return Select(f"{left.source} {kind} {right_source} ON {cond}", {**right.columns, **left.columns},
+                      left.where + (right.where if where is None else where), joined=True)
 
     def _TopNode(self, node: n.TopNode) -> Select:
         sel = self.select(node.child)
-        if not sel.is_simple:
-            sel = self.wrap(sel)
-        sel.order_by = tuple(self.order_terms(node.order_by, sel, node.child.heading))
-        sel.limit, sel.offset = node.limit, node.offset
-        return sel
+        if sel.order_by and not (sel.distinct or sel.group_by or sel.having):
+            order = tuple(self.order_terms(node.order_by, sel, node.child.heading))
+            if order == sel.order_by:
+                return self._merge_top(sel, node)
+        sel = self.ensure_simple(sel)
+        return replace(sel, order_by=tuple(self.order_terms(node.order_by, sel, node.child.heading)),
+                       limit=node.limit, offset=node.offset)
+
+    @staticmethod
+    def _merge_top(sel: Select, node: n.TopNode) -> Select:
+        """A Top of a Top in the same order is one slice: rows [o1 + o2, o1 + min(l1, o2 + l2))."""
+        offset = sel.offset + node.offset
+        limits = [x for x in (node.limit, None if sel.limit is None else max(sel.limit - node.offset, 0))
+                  if x is not None]
+        return replace(sel, offset=offset, limit=min(limits) if limits else None)
 
     def _UnionNode(self, node: n.UnionNode) -> Select:
         names = node.heading.names
-        arms = []
-        for child in (node.left, node.right):
-            sel = self.select(child)
-            inner = self.render(sel, [nm for nm in names])
-            arms.append(f"SELECT * FROM ({inner}) AS {self.alias()}")
+        arms = [f"SELECT * FROM ({self.render(self.select(child), names)}) AS {self.alias()}"
+                for child in (node.left, node.right)]
         alias = self.alias()
         return Select(f"({' UNION '.join(arms)}) AS {alias}", {nm: f"{alias}.{self.q(nm)}" for nm in names})
 
     def _AggregateNode(self, node: n.AggregateNode) -> Select:
-        group, source = self.select(node.group), self.select(node.source)
-        if not group.is_simple:
-            group = self.wrap(group)
-        if not source.is_simple or (node.keep_all_rows and source.where):
+        group = self.ensure_simple(self.select(node.group))
+        source = self.ensure_simple(self.select(node.source))
+        if node.keep_all_rows and source.where:
             source = self.wrap(source)
-        on = " AND ".join(f"{group.columns[k]} = {source.columns[k]}" for k in node.on) or "1 = 1"
-        right_source = f"({source.source})" if source.joined else source.source
-        kind = "LEFT JOIN" if node.keep_all_rows else "JOIN"
+        joined = self._join(group, source, node.on, node.keep_all_rows)
         scope = {**source.columns, **group.columns}
-        columns = {k: group.columns[k] for k in node.keep}
         heading = _merged_heading(node.group.heading, node.source.heading)
-        for name, sql in node.computed:
-            columns[name] = f"({self.expression(sql, scope, heading)})"
-        where = group.where + ([] if node.keep_all_rows else source.where)
-        return Select(f"{group.source} {kind} {right_source} ON {on}", columns, where,
-                      group_by=tuple(group.columns[k] for k in node.keep))
+        columns, group_by = {}, []
+        for name, attr, sql in node.columns:
+            if attr is not None:
+                columns[name] = group.columns[attr]
+                group_by.append(group.columns[attr])
+            else:
+                columns[name] = f"({self.expression(sql, scope, heading)})"
+        # without grouping attributes SQL returns one row even for an empty operand
+        having = () if group_by else ("COUNT(*) > 0",)
+        return replace(joined, columns=columns, group_by=tuple(group_by), having=having, joined=False)
 
     def _GroupNode(self, node: n.GroupNode) -> Select:
-        source = self.select(node.source)
-        if not source.is_simple:
-            source = self.wrap(source)
+        source = self.ensure_simple(self.select(node.source))
         columns = {k: source.columns[k] for k in node.by}
         for name, sql in node.computed:
             columns[name] = f"({self.expression(sql, source.columns, node.source.heading)})"
-        group_by = tuple(source.columns[k] for k in node.by)
-        sel = replace(source, columns=columns, group_by=group_by)
-        if not group_by:
-            # no grouping attributes: one row of aggregates over everything
-            sel = self.wrap(replace(sel, group_by=()))
-        return sel
+        sel = replace(source, columns=columns, group_by=tuple(source.columns[k] for k in node.by))
+        return sel if node.by else self.wrap(sel)  # one row of aggregates over everything
 
     # ----- conditions ------------------------------------------------------------------------
-    def condition(self, cond: c.Condition, sel: Select, heading, qualify=None) -> str:
+    def condition(self, cond: c.Condition, sel: Select, heading) -> str:
         if isinstance(cond, c.TrueCond):
             return "1 = 1"
         if isinstance(cond, c.FalseCond):
@@ -263,24 +265,23 @@ class Compiler:
         if isinstance(cond, c.SqlText):
             return f"({self.expression(cond.text, sel.columns, heading)})"
         if isinstance(cond, c.AllOf):
-            return "(" + " AND ".join(self.condition(i, sel, heading, qualify) for i in cond.items) + ")"
+            return "(" + " AND ".join(self.condition(i, sel, heading) for i in cond.items) + ")"
         if isinstance(cond, c.AnyOf):
-            return "(" + " OR ".join(self.condition(i, sel, heading, qualify) for i in cond.items) + ")"
+            return "(" + " OR ".join(self.condition(i, sel, heading) for i in cond.items) + ")"
         if isinstance(cond, c.Negation):
-            inner = self.condition(cond.item, sel, heading, qualify)
-            return f"NOT ({inner})" if not isinstance(cond.item, c.InQuery) else inner.replace("EXISTS", "NOT EXISTS", 1)
+            if isinstance(cond.item, c.InQuery):
+                return self.semijoin(cond.item, sel, negated=True)
+            return f"NOT ({self.condition(cond.item, sel, heading)})"
         if isinstance(cond, c.InQuery):
-            return self.semijoin(cond, sel, qualify)
+            return self.semijoin(cond, sel)
         raise DataJointError(f"Cannot compile condition {cond!r}")
 
-    def semijoin(self, cond: c.InQuery, sel: Select, qualify=None) -> str:
-        sub = self.select(cond.node)
-        if not sub.is_simple:
-            sub = self.wrap(sub)
-        outer = {k: (f"{qualify}.{self.q(k)}" if qualify else sel.columns[k]) for k in cond.attributes}
-        terms = list(sub.where) + [f"{sub.columns[k]} = {outer[k]}" for k in cond.attributes]
+    def semijoin(self, cond: c.InQuery, sel: Select, negated=False) -> str:
+        """Correlated [NOT] EXISTS: see InQuery for why not IN."""
+        sub = self.ensure_simple(self.select(cond.node))
+        terms = list(sub.where) + [f"{sub.columns[k]} = {sel.columns[k]}" for k in cond.attributes]
         where = f" WHERE {' AND '.join(terms)}" if terms else ""
-        return f"EXISTS (SELECT 1 FROM {sub.source}{where})"
+        return f"{'NOT ' if negated else ''}EXISTS (SELECT 1 FROM {sub.source}{where})"
 
 
 def _merged_heading(group_heading, source_heading):

@@ -1,8 +1,11 @@
-"""Restriction forms -> a small tree of predicates.
+"""Restriction forms -> a small, immutable tree of predicates.
 
 Users restrict by dicts, SQL strings, lists (OR), `AndList`, `Not`, other query
 expressions, booleans, numpy records and DataFrames. They are normalised here
-into immutable `Condition` nodes that the compiler renders for one dialect.
+into `Condition` nodes that the compiler renders for one dialect. The rules
+are the reference's: a dict matches on the keys the heading has (none ->
+no restriction), an empty list is False, an empty AndList is True, a query
+expression is a semijoin on the namesake attributes.
 """
 
 from __future__ import annotations
@@ -18,6 +21,10 @@ from ..errors import DataJointError
 
 class Condition:
     """Base of the predicate tree."""
+
+    def subqueries(self) -> tuple:
+        """Query nodes used inside the condition (semijoins)."""
+        return ()
 
 
 @dataclass(frozen=True)
@@ -45,27 +52,51 @@ class SqlText(Condition):
 class AnyOf(Condition):
     items: tuple
 
+    def subqueries(self):
+        return tuple(q for i in self.items for q in i.subqueries())
+
 
 @dataclass(frozen=True)
 class AllOf(Condition):
     items: tuple
+
+    def subqueries(self):
+        return tuple(q for i in self.items for q in i.subqueries())
 
 
 @dataclass(frozen=True)
 class Negation(Condition):
     item: Condition
 
+    def subqueries(self):
+        return self.item.subqueries()
+
 
 @dataclass(frozen=True, eq=False)
 class InQuery(Condition):
-    """Semijoin: rows whose values of ``attributes`` appear in the subquery."""
+    """Semijoin: rows with a matching row in the subquery on ``attributes`` (none: any row at all).
+
+    Compiled as a correlated EXISTS (NOT EXISTS when negated) rather than the
+    reference's ``(a, b) IN (subquery)``: NULL never matches either way, but
+    with EXISTS ``q & r`` and ``q - r`` partition q even when the matched
+    attributes hold NULLs (``NOT IN`` would drop those rows from both).
+    """
 
     node: Any
     attributes: tuple[str, ...]
 
+    def subqueries(self):
+        return (self.node,)
+
 
 class AndList(list):
     """A list of restrictions that must all hold (a plain list means OR)."""
+
+    def append(self, restriction):
+        if isinstance(restriction, AndList):
+            self.extend(restriction)
+        else:
+            super().append(restriction)
 
 
 class Not:
@@ -74,44 +105,55 @@ class Not:
     def __init__(self, restriction):
         self.restriction = restriction
 
+    def __repr__(self):
+        return f"Not({self.restriction!r})"
+
 
 def make_condition(cond, heading, *, semantic_check=True, join_check=None) -> Condition:
-    """Normalise any accepted restriction form against the heading of the restricted expression."""
+    """Normalise any accepted restriction form against the heading of the restricted expression.
+
+    ``join_check(expr, semantic_check)`` validates an expression operand (same
+    connection, lineage of namesakes) before it becomes a semijoin.
+    """
     if isinstance(cond, Condition):
         return cond
-    if cond is True or (isinstance(cond, np.bool_) and cond):
-        return TrueCond()
-    if cond is False or (isinstance(cond, np.bool_) and not cond):
-        return FalseCond()
+    if isinstance(cond, (bool, np.bool_)):
+        return TrueCond() if cond else FalseCond()
+    recurse = lambda x: make_condition(x, heading, semantic_check=semantic_check, join_check=join_check)  # noqa: E731
     if isinstance(cond, Not):
-        return negate(make_condition(cond.restriction, heading, semantic_check=semantic_check,
-                                     join_check=join_check))
+        return negate(recurse(cond.restriction))
     if isinstance(cond, str):
         return SqlText(cond.strip()) if cond.strip() else TrueCond()
     if isinstance(cond, Mapping):
         return _from_mapping(cond, heading)
     if isinstance(cond, np.void):
         return _from_mapping(dict(zip(cond.dtype.names, cond.tolist())), heading)
-    if hasattr(cond, "_node") or isinstance(cond, type) and hasattr(cond, "_node_for_class"):
-        expr = cond() if isinstance(cond, type) else cond
-        if getattr(expr, "_is_universal", False):
-            return TrueCond()
-        if join_check is not None:
-            join_check(expr, semantic_check)
-        common = tuple(n for n in heading.names if n in expr.heading.names)
-        return InQuery(expr._node, common)
+    if getattr(cond, "_is_universal", False):
+        return TrueCond()  # dj.U(...) contains every row
+    if _is_expression(cond):
+        return _semijoin(cond() if isinstance(cond, type) else cond, heading, semantic_check, join_check)
     if _is_dataframe(cond):
-        return make_condition(_frame_records(cond), heading, semantic_check=semantic_check, join_check=join_check)
+        return recurse(_frame_records(cond))
     if isinstance(cond, AndList):
-        items = tuple(make_condition(c, heading, semantic_check=semantic_check, join_check=join_check)
-                      for c in cond)
-        return simplify_and(items)
+        return simplify_and(tuple(recurse(c) for c in cond))
     if isinstance(cond, (list, tuple, set, frozenset)) or _is_iterable(cond):
-        items = tuple(make_condition(c, heading, semantic_check=semantic_check, join_check=join_check)
-                      for c in cond)
-        return simplify_or(items)
+        return simplify_or(tuple(recurse(c) for c in cond))
     raise DataJointError(f"Invalid restriction of type {type(cond).__name__}: {cond!r}. Use a dict, "
-                         "a SQL string, a list (OR), dj.AndList, dj.Not, or another query expression.")
+                         "a SQL string, a list (OR), dj.AndList, dj.Not, True/False, or another query expression.")
+
+
+def _is_expression(obj) -> bool:
+    return hasattr(obj, "_node") and not isinstance(obj, type) or \
+        isinstance(obj, type) and hasattr(obj, "_node_for_class")
+
+
+def _semijoin(expr, heading, semantic_check, join_check) -> Condition:
+    if getattr(expr, "_is_universal", False):
+        return TrueCond()
+    if join_check is not None:
+        join_check(expr, semantic_check)
+    common = tuple(n for n in heading.names if n in expr.heading.names)
+    return InQuery(expr._node, common)
 
 
 def _from_mapping(mapping, heading) -> Condition:
@@ -153,7 +195,8 @@ def negate(cond: Condition) -> Condition:
 
 
 def _is_dataframe(obj) -> bool:
-    return type(obj).__name__ == "DataFrame" or type(obj).__name__ == "Table" and hasattr(obj, "to_pylist")
+    name = type(obj).__name__
+    return name == "DataFrame" or name == "Table" and hasattr(obj, "to_pylist")
 
 
 def _frame_records(frame):
@@ -161,8 +204,8 @@ def _frame_records(frame):
         return frame.to_dicts()
     if hasattr(frame, "to_pylist"):  # arrow
         return frame.to_pylist()
-    return frame.reset_index().to_dict("records") if frame.index.name or frame.index.names[0] else \
-        frame.to_dict("records")
+    named_index = any(name is not None for name in frame.index.names)
+    return (frame.reset_index() if named_index else frame).to_dict("records")
 
 
 def _is_iterable(obj) -> bool:

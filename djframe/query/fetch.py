@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import DataJointError
-from .compile import Compiler
+from .compile import Compiler, order_spec
 
 
 def fetch_table(expr, names=None, order_by=None, limit=None, offset=None) -> pa.Table:
@@ -24,7 +24,7 @@ def fetch_table(expr, names=None, order_by=None, limit=None, offset=None) -> pa.
     for name in names:
         heading[name]  # unknown attribute -> clear error before any SQL runs
     backend = expr.connection.backend
-    sql = Compiler(backend).sql(expr._node, names, order_by or (), limit, offset or 0)
+    sql = Compiler(backend).sql(expr._node, names, order_spec(order_by), limit, offset or 0)
     raw = backend.fetch_arrow(sql)
     return normalize(raw, heading, names, backend)
 
@@ -152,3 +152,94 @@ def require_one(table: pa.Table, what: str):
             raise DataJointError(f"fetch1 requires exactly one row, but {what} is empty.")
         raise DataJointError(f"fetch1 should only return one row, but {what} has {table.num_rows} rows; "
                              "restrict it further or use to_dicts().")
+
+
+class FetchMethods:
+    """The fetch API of query expressions: to_polars, to_arrow, to_pandas, to_dicts, to_arrays, keys, fetch1."""
+
+    def _arrow(self, names=None, order_by=None, limit=None, offset=None):
+        return fetch_table(self, names, order_by, limit, offset)
+
+    def to_arrow(self, *, order_by=None, limit=None, offset=None, squeeze=False):
+        """A pyarrow Table typed by the heading (codec columns still encoded)."""
+        return self._arrow(None, order_by, limit, offset)
+
+    def to_polars(self, *, order_by=None, limit=None, offset=None, squeeze=False):
+        return to_polars(self._arrow(None, order_by, limit, offset), self.heading, self.connection)
+
+    def to_pandas(self, *, order_by=None, limit=None, offset=None, squeeze=False):
+        return to_pandas(self._arrow(None, order_by, limit, offset), self.heading, self.connection)
+
+    def to_dicts(self, *, order_by=None, limit=None, offset=None, squeeze=False):
+        return to_dicts(self._arrow(None, order_by, limit, offset), self.heading, self.connection)
+
+    def to_arrays(self, *attrs, include_key=False, order_by=None, limit=None, offset=None, squeeze=False):
+        """No attrs: a structured array; attrs: one array each (prefixed by the keys with include_key)."""
+        if not attrs:
+            return to_arrays(self._arrow(None, order_by, limit, offset), self.heading, self.connection)
+        names = list(dict.fromkeys(list(self.primary_key) * include_key + list(attrs)))
+        table = self._arrow(names, order_by, limit, offset)
+        arrays = to_arrays(table, self.heading, self.connection)
+        out = tuple(arrays[a] for a in attrs)
+        if include_key:
+            return (to_dicts(table.select(self.primary_key), self.heading, self.connection), *out)
+        return out[0] if len(out) == 1 else out
+
+    def keys(self, *, order_by=None, limit=None, offset=None):
+        """The primary-key values as a list of dicts."""
+        return to_dicts(self._arrow(self.primary_key, order_by, limit, offset), self.heading, self.connection)
+
+    def iter_batches(self, batch_rows=65536, format="arrow"):
+        """Stream the result as Arrow record batches (or Polars frames) with flat memory."""
+        import polars as pl
+        for batch in stream_batches(self, batch_rows):
+            yield pl.from_arrow(batch) if format == "polars" else batch
+
+    def fetch(self, *attrs, offset=None, limit=None, order_by=None, format=None, as_dict=None, squeeze=False,
+              download_path="."):
+        """Legacy fetch; prefer to_polars / to_dicts / to_arrays."""
+        window = dict(order_by=order_by, limit=limit, offset=offset)
+        frames = {"polars": self.to_polars, "arrow": self.to_arrow, "pandas": self.to_pandas,
+                  "frame": self.to_pandas}
+        if format in frames and not attrs:
+            return frames[format](**window)
+        if format not in (None, "array", "dict", *frames):
+            raise DataJointError(f"Unknown fetch format {format!r}: use polars, arrow, pandas, array or dict.")
+        if attrs == ("KEY",):
+            return self.keys(**window)
+        if attrs:  # one query, so that the arrays line up row by row
+            names = list(dict.fromkeys(x for a in attrs for x in (self.primary_key if a == "KEY" else [a])))
+            table = self._arrow(names, order_by, limit, offset)
+            if as_dict:
+                return to_dicts(table, self.heading, self.connection)
+            arrays = to_arrays(table, self.heading, self.connection)
+            keys = to_dicts(table.select(self.primary_key), self.heading, self.connection) if "KEY" in attrs else None
+            results = [keys if a == "KEY" else arrays[a] for a in attrs]
+            return results[0] if len(results) == 1 else tuple(results)
+        if as_dict or format == "dict":
+            return self.to_dicts(**window)
+        return self.to_arrays(**window)
+
+    def fetch1(self, *attrs, squeeze=False):
+        """Exactly one row: a dict (no attrs), one value, or a tuple of values; "KEY" gives the key dict."""
+        names = None
+        if attrs:
+            names = list(dict.fromkeys(x for a in attrs for x in (self.primary_key if a == "KEY" else [a])))
+        table = self._arrow(names, limit=2)
+        require_one(table, self._describe_self())
+        row = to_dicts(table, self.heading, self.connection)[0]
+        if not attrs:
+            return row
+        values = tuple({k: row[k] for k in self.primary_key} if a == "KEY" else row[a] for a in attrs)
+        return values[0] if len(values) == 1 else values
+
+    def head(self, limit=25, **kwargs):
+        """The first rows in primary-key order, as dicts."""
+        return self.to_dicts(order_by="KEY", limit=limit)
+
+    def tail(self, limit=25, **kwargs):
+        """The last rows in primary-key order, as dicts (still in ascending order)."""
+        return self.to_dicts(order_by="KEY DESC", limit=limit)[::-1]
+
+    def _describe_self(self) -> str:
+        return getattr(self, "full_table_name", None) or "the query"

@@ -1,8 +1,9 @@
 """Immutable relation nodes: what a query means, independent of any dialect.
 
 Every node carries its result heading (with the primary key marked), computed
-once when the node is built. Compilation to SQL (compile.py) is a pure
-function of a node tree and a backend.
+once when the node is built (rules in headings.py). Compilation to SQL
+(compile.py) is a pure function of a node tree and a backend, so it can be
+tested without a database and cached.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from dataclasses import dataclass
 
 from ..heading import Heading
 from .conditions import Condition
+
+# (output name, source attribute of the operand or None, user SQL or None)
+Column = tuple[str, "str | None", "str | None"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,10 +44,10 @@ class RestrictNode(Node):
 
 @dataclass(frozen=True, eq=False)
 class ProjectNode(Node):
-    """Keep, rename and compute attributes. ``columns``: (name, source attribute or None, SQL or None)."""
+    """Keep, rename and compute attributes; ``distinct`` for dj.U(...) & q."""
 
     child: Node
-    columns: tuple[tuple[str, str | None, str | None], ...]
+    columns: tuple[Column, ...]
     distinct: bool = False
 
     @property
@@ -53,6 +57,8 @@ class ProjectNode(Node):
 
 @dataclass(frozen=True, eq=False)
 class JoinNode(Node):
+    """Inner (or left, for extend) join on the namesake attributes ``on``; NULL never matches."""
+
     left: Node
     right: Node
     on: tuple[str, ...]
@@ -65,6 +71,8 @@ class JoinNode(Node):
 
 @dataclass(frozen=True, eq=False)
 class TopNode(Node):
+    """The first ``limit`` rows after ``offset`` in the order ``order_by`` (never empty: KEY by default)."""
+
     child: Node
     limit: int | None
     order_by: tuple[str, ...]
@@ -77,6 +85,8 @@ class TopNode(Node):
 
 @dataclass(frozen=True, eq=False)
 class UnionNode(Node):
+    """Rows of either operand (distinct). Outer unions are built from joins before they get here."""
+
     left: Node
     right: Node
 
@@ -87,13 +97,17 @@ class UnionNode(Node):
 
 @dataclass(frozen=True, eq=False)
 class AggregateNode(Node):
-    """Group ``group`` rows with matching ``source`` rows; compute ``computed`` per group."""
+    """One row per row of ``group`` with aggregates over its matching ``source`` rows.
+
+    ``columns`` are (name, attribute of group, None) for kept attributes and
+    (name, None, SQL) for computed ones. ``keep_all_rows``: LEFT JOIN, so a
+    group without matches still yields a row (count(*) is then 1).
+    """
 
     group: Node
     source: Node
     on: tuple[str, ...]
-    keep: tuple[str, ...]  # attributes of `group` kept in the result
-    computed: tuple[tuple[str, str], ...]  # (name, SQL aggregate expression)
+    columns: tuple[Column, ...]
     keep_all_rows: bool = True
 
     @property
@@ -103,7 +117,7 @@ class AggregateNode(Node):
 
 @dataclass(frozen=True, eq=False)
 class GroupNode(Node):
-    """dj.U(attrs).aggr(source, ...): group by arbitrary attributes of source."""
+    """dj.U(by).aggr(source, ...): group by arbitrary attributes of source."""
 
     source: Node
     by: tuple[str, ...]
@@ -112,3 +126,13 @@ class GroupNode(Node):
     @property
     def children(self):
         return (self.source,)
+
+
+def walk(node: Node):
+    """Every node of a tree, parents first (conditions' subqueries included)."""
+    yield node
+    for child in node.children:
+        yield from walk(child)
+    if isinstance(node, RestrictNode):
+        for sub in node.condition.subqueries():
+            yield from walk(sub)

@@ -1,0 +1,713 @@
+"""MySQL / MariaDB: pymysql for statements, connectorx for Arrow, LOAD DATA for bulk writes.
+
+The layout matches the reference client (datajoint-storage.md §3.2-§9): one
+database per schema, native unsigned integers, ``:type:comment`` on every
+column, ``binary(16)`` UUIDs in RFC byte order. Reads outside a transaction go
+through connectorx (its own connection, zero-copy Arrow); inside a transaction
+they go through the pymysql session so they see the transaction's own writes.
+Bulk inserts serialise Arrow to an escaped TSV with Arrow compute kernels and
+load it with ``LOAD DATA LOCAL INFILE``; because LOCAL loads turn every error
+into a warning, the warnings are read back and raised.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import ssl
+import tempfile
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import quote as url_quote
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pymysql
+from pymysql.constants import FIELD_TYPE, FLAG
+
+from .. import errors
+from ..errors import DeclarationError
+from ..heading import Attribute
+from ..spec import ForeignKeySpec, IndexSpec, TableSpec
+from ..types import CoreType, parse_type
+from .base import LINEAGE_TABLE, Backend, ColumnInfo
+
+SQL_MODE = ("NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,STRICT_ALL_TABLES,"
+            "NO_ENGINE_SUBSTITUTION,ONLY_FULL_GROUP_BY")
+SYSTEM_SCHEMAS = ("information_schema", "mysql", "performance_schema", "sys")
+LOCAL_INFILE_REFUSED = {1148, 2068, 3948, 3950}
+RECONNECTABLE = {0, 2006, 2013}
+BATCH_BYTES = 64 << 20  # TSV is built in slices of about this many input bytes
+
+_ERRORS = {
+    errors.DuplicateError: {1022, 1062, 1586},
+    errors.IntegrityError: {1216, 1217, 1451, 1452, 3730},
+    errors.MissingAttributeError: {1048, 1263, 1364},
+    errors.UnknownAttributeError: {1054},
+    errors.MissingTableError: {1049, 1146},
+    errors.QuerySyntaxError: {1064, 1149},
+    errors.AccessError: {1044, 1045, 1142, 1143, 1698},
+    errors.LostConnectionError: {0, 2003, 2006, 2013},
+    errors.InvalidValueError: {1264, 1265, 1292, 1366, 1406, 3819, 4025},
+}
+_ERROR_CLASS = {code: cls for cls, codes in _ERRORS.items() for code in codes}
+_MYSQL_ESCAPE = re.compile(r"\\(.)|'(')", re.S)
+_UNESCAPE = {"0": "\0", "n": "\n", "r": "\r", "t": "\t", "Z": "\x1a", "b": "\b"}
+_HAS_LIMIT = re.compile(r"\bLIMIT\s+\d+(\s+OFFSET\s+\d+)?\s*$", re.I)
+_CX_ERROR = re.compile(r"ERROR (\d+) \(\w+\): (.*?)\s*}?\s*$", re.S)
+
+_INT_TYPES = {"tinyint": 8, "smallint": 16, "int": 32, "bigint": 64}
+_SQL_INT = re.compile(r"^(tinyint|smallint|mediumint|int|bigint)(?:\(\d+\))?(\s+unsigned)?(?:\s+zerofill)?$")
+_FIELD_INT_BITS = {FIELD_TYPE.TINY: 8, FIELD_TYPE.SHORT: 16, FIELD_TYPE.INT24: 32, FIELD_TYPE.LONG: 32,
+                   FIELD_TYPE.LONGLONG: 64}
+_BINARY_CHARSET = 63
+NULL_MARK = pa.scalar("\\N", pa.large_string())
+
+
+class MySQLBackend(Backend):
+    name = "mysql"
+    sqlglot_dialect = "mysql"
+    max_name_length = 64
+    supports_unsigned = True
+    supports_nan = False  # MySQL has no NaN or infinity in float columns
+    supports_inf = False
+    no_limit = "18446744073709551615"
+
+    def __init__(self, host, port, user, password, database_name=None, use_tls=None):
+        self.host, self.port = host or "127.0.0.1", int(port or 3306)
+        self.user, self.password = user or "root", password or ""
+        self.database_name, self.use_tls = database_name, use_tls
+        self._in_transaction = False
+        self._local_infile = True
+        self._exact_tables: set[str] = set()  # tables whose decimals connectorx would round
+        self.conn = self._connect()
+        self.is_mariadb = "mariadb" in self.fetch_rows("SELECT VERSION()")[0][0].lower()
+
+    def _connect(self):
+        try:
+            return pymysql.connect(host=self.host, port=self.port, user=self.user, password=self.password,
+                                   autocommit=True, local_infile=True, charset="utf8mb4", ssl=self._ssl(),
+                                   init_command=f"SET SESSION sql_mode = '{SQL_MODE}'")
+        except pymysql.err.MySQLError as e:
+            error = self.translate_error(e)
+            raise error.__class__(f"Cannot connect to MySQL at {self.host}:{self.port} as {self.user!r}: {error}") \
+                if isinstance(error, errors.DataJointError) else error from None
+
+    def _ssl(self):
+        """use_tls: True = encrypt without certificate checks, a dict = pymysql ssl options."""
+        if isinstance(self.use_tls, dict):
+            return self.use_tls
+        if self.use_tls:
+            context = ssl.create_default_context()
+            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+            return context
+        return None
+
+    @property
+    def url(self) -> str:
+        """connectorx URL; its path must be a database every user can read (database_name is PG-only)."""
+        user, password = url_quote(self.user, safe=""), url_quote(self.password, safe="")
+        return f"mysql://{user}:{password}@{self.host}:{self.port}/information_schema"
+
+    # ----- identifiers and literals ----------------------------------------------------------
+    def quote(self, identifier: str) -> str:
+        return "`" + identifier.replace("`", "``") + "`"
+
+    def string_literal(self, value: str) -> str:
+        """MySQL reads backslash escapes inside string literals, so backslashes are doubled too."""
+        return "'" + value.replace("\\", "\\\\").replace("'", "''").replace("\0", "\\0") + "'"
+
+    def uuid_literal(self, value: uuid.UUID) -> str:
+        return "X'" + value.hex + "'"
+
+    def typed_literal(self, value, attribute: Attribute) -> str:
+        if attribute.type.kind == "bool" and value is not None:
+            return "1" if value else "0"
+        return self.literal(value, attribute)
+
+    # ----- execution -------------------------------------------------------------------------
+    def _run(self, sql: str, params=None, fetch=False):
+        """Execute on the pymysql session; reconnect once if the link dropped outside a transaction."""
+        for attempt in (0, 1):
+            try:
+                with self.conn.cursor() as cur:
+                    count = cur.execute(sql) if params is None else cur.execute(sql, params)
+                    return list(cur.fetchall()) if fetch else count
+            except pymysql.err.MySQLError as e:
+                code = e.args[0] if e.args and isinstance(e.args[0], int) else -1
+                if attempt or code not in RECONNECTABLE or self._in_transaction:
+                    raise self.translate_error(e, sql) from None
+                self.conn.ping(reconnect=True)
+
+    def execute(self, sql: str, params=None) -> int:
+        return self._run(sql, params)
+
+    def fetch_rows(self, sql: str, params=None) -> list[tuple]:
+        return self._run(sql, params, fetch=True)
+
+    def _use_connectorx(self, sql: str) -> bool:
+        """connectorx sees only committed data and returns decimals as decimal128(38, 10)."""
+        return not self._in_transaction and not any(name in sql for name in self._exact_tables)
+
+    def fetch_arrow(self, sql: str) -> pa.Table:
+        if self._use_connectorx(sql):
+            table = self._connectorx(sql, "arrow")
+            if table is not None:
+                return table
+        return self._fetch_session(sql)
+
+    def fetch_batches(self, sql: str, batch_rows: int = 65536):
+        """Stream through connectorx; inside a transaction the session result is sliced."""
+        reader = self._connectorx(sql, "arrow_stream", batch_size=batch_rows) if self._use_connectorx(sql) else None
+        if reader is None:
+            yield from self._fetch_session(sql).to_batches(max_chunksize=batch_rows)
+            return
+        for batch in reader:
+            if batch.num_rows:
+                yield batch
+
+    def _connectorx(self, sql: str, return_type: str, **kwargs):
+        """Arrow from connectorx, or None when it cannot convert a column type (session fallback)."""
+        import connectorx as cx
+        try:
+            return cx.read_sql(self.url, sql, return_type=return_type, **kwargs)
+        except RuntimeError as e:
+            if _CX_ERROR.search(str(e)):
+                raise self.translate_error(e, sql) from None
+            return None
+
+    def _fetch_session(self, sql: str) -> pa.Table:
+        """Arrow from the pymysql session (sees uncommitted writes of the open transaction)."""
+        rows, fields = self._session_rows(sql)
+        if rows and any(f.type_code == FIELD_TYPE.FLOAT for f in fields):
+            rows, fields = self._session_rows(self._exact_floats(sql, fields))
+        columns = list(zip(*rows)) if rows else [()] * len(fields)
+        return pa.table({f.name: _array(values, f) for f, values in zip(fields, columns)}) if fields else pa.table({})
+
+    def _session_rows(self, sql: str):
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(sql)
+                return cur.fetchall(), list(cur._result.fields if cur._result and cur._result.fields else [])
+        except pymysql.err.MySQLError as e:
+            raise self.translate_error(e, sql) from None
+
+    def _exact_floats(self, sql: str, fields) -> str:
+        """The text protocol prints FLOAT with 6 digits; `+ 0e0` sends the exact value as DOUBLE."""
+        inner = sql if _HAS_LIMIT.search(sql) else f"{sql} LIMIT {self.no_limit}"  # keeps ORDER BY in force
+        cols = ", ".join(f"(q.{self.quote(f.name)} + 0e0) AS {self.quote(f.name)}" if f.type_code == FIELD_TYPE.FLOAT
+                         else f"q.{self.quote(f.name)}" for f in fields)
+        return f"SELECT {cols} FROM ({inner}) AS q"
+
+    def begin(self):
+        self.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+        self._in_transaction = True
+
+    def commit(self):
+        self._in_transaction = False
+        self.execute("COMMIT")
+
+    def rollback(self):
+        self._in_transaction = False
+        self.execute("ROLLBACK")
+
+    @contextlib.contextmanager
+    def _atomic(self):
+        """Own transaction for a multi-statement write unless one is already open."""
+        if self._in_transaction:
+            yield
+            return
+        self.begin()
+        try:
+            yield
+        except BaseException:
+            self.rollback()
+            raise
+        self.commit()
+
+    def close(self):
+        with contextlib.suppress(Exception):
+            self.conn.close()
+
+    def connection_id(self) -> int:
+        return int(self.fetch_rows("SELECT CONNECTION_ID()")[0][0])
+
+    def translate_error(self, exc: Exception, context: str = "") -> Exception:
+        if isinstance(exc, pymysql.err.MySQLError) and len(exc.args) >= 2 and isinstance(exc.args[0], int):
+            return self._error(exc.args[0], str(exc.args[1]), context)
+        m = _CX_ERROR.search(str(exc))
+        if m:
+            return self._error(int(m.group(1)), m.group(2), context)
+        if isinstance(exc, pymysql.err.InterfaceError):
+            return errors.LostConnectionError(f"The MySQL connection is closed: {exc}")
+        return exc
+
+    def _error(self, code: int, message: str, context: str) -> Exception:
+        cls = _ERROR_CLASS.get(code, errors.QueryError)
+        text = f"{message} (MySQL error {code})"
+        if cls in (errors.QueryError, errors.QuerySyntaxError) and context:
+            text += f" in SQL: {context[:2000]}"
+        return cls(text)
+
+    # ----- bulk write ------------------------------------------------------------------------
+    def to_storage(self, column, attribute: Attribute) -> pa.Array:
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks()
+        if attribute.type.kind == "uuid" and not pa.types.is_null(column.type):
+            return _uuid_bytes(column) if not _is_binary(column.type) else column
+        if pa.types.is_boolean(column.type):
+            return column.cast(pa.int8())
+        if attribute.type.kind == "datetime" and pa.types.is_timestamp(column.type):
+            return _truncate_fraction(column, attribute.type.args[0] if attribute.type.args else 0)
+        return column
+
+    def ingest(self, schema, table, data: pa.Table, *, skip_duplicates=False, replace=False,
+               primary_key=()) -> int:
+        if not data.num_rows:
+            return 0
+        if not data.num_columns:
+            return self.execute(f"INSERT INTO {self.full_name(schema, table)} () VALUES "
+                                + ", ".join(["()"] * data.num_rows))
+        with self._atomic():
+            if self._local_infile:
+                try:
+                    return self._load(schema, table, data, skip_duplicates, replace, primary_key)
+                except errors.DataJointError as e:
+                    if _errno(e) not in LOCAL_INFILE_REFUSED:
+                        raise
+                    self._local_infile = False  # the server or client refuses LOCAL INFILE
+            return self._insert_rows(schema, table, data, skip_duplicates, replace, primary_key)
+
+    def _load(self, schema, table, data, skip_duplicates, replace, primary_key) -> int:
+        """LOAD DATA into the table, or into a temporary twin then INSERT ... SELECT for upserts."""
+        target = self.full_name(schema, table)
+        names = data.column_names
+        if not (skip_duplicates or replace):
+            return self._load_file(target, data)
+        tmp = self.full_name(schema, f"~load_{uuid.uuid4().hex[:12]}")
+        cols = ", ".join(self.quote(c) for c in names)
+        self.execute(f"CREATE TEMPORARY TABLE {tmp} AS SELECT {cols} FROM {target} LIMIT 0")
+        try:
+            count = self._load_file(tmp, data)
+            self.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {tmp}"
+                         + self._odku(target, names, primary_key, skip_duplicates, replace))
+        finally:
+            self.execute(f"DROP TEMPORARY TABLE IF EXISTS {tmp}")
+        return count
+
+    def _load_file(self, target: str, data: pa.Table) -> int:
+        """Write the escaped TSV, LOAD DATA LOCAL it, and raise on any warning (LOCAL implies IGNORE)."""
+        columns, sets = [], []
+        for i, name in enumerate(data.column_names):
+            if _is_binary(data.schema.field(i).type):
+                columns.append(f"@v{i}")
+                sets.append(f"{self.quote(name)} = UNHEX(@v{i})")
+            else:
+                columns.append(self.quote(name))
+        fd, path = tempfile.mkstemp(prefix="djframe_", suffix=".tsv")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                write_tsv(data, f)
+            sql = (f"LOAD DATA LOCAL INFILE {self.string_literal(path)} INTO TABLE {target} CHARACTER SET utf8mb4 "
+                   "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' "
+                   f"({', '.join(columns)})" + (f" SET {', '.join(sets)}" if sets else ""))
+            count = self.execute(sql)
+        finally:
+            os.unlink(path)
+        self._raise_warnings(target)
+        return count
+
+    def _raise_warnings(self, target: str):
+        """LOCAL loads skip bad rows with a warning; strict semantics need them as errors."""
+        problems = [(code, msg) for level, code, msg in self.fetch_rows("SHOW WARNINGS") if level != "Note"]
+        if problems:
+            code, message = problems[0]
+            more = f"; and {len(problems) - 1} more problem(s)" if len(problems) > 1 else ""
+            raise self._error(int(code), f"{message}{more} while loading rows into {target}", "")
+
+    def _insert_rows(self, schema, table, data, skip_duplicates, replace, primary_key) -> int:
+        """Fallback without LOCAL INFILE: multi-row INSERTs (pymysql batches executemany)."""
+        target = self.full_name(schema, table)
+        names = data.column_names
+        sql = (f"INSERT INTO {target} ({', '.join(self.quote(c) for c in names)}) VALUES "
+               f"({', '.join(['%s'] * len(names))})").replace("%", "%%").replace("%%s", "%s")
+        sql += self._odku(target, names, primary_key, skip_duplicates, replace).replace("%", "%%")
+        count = 0
+        for batch in data.to_batches(max_chunksize=10000):
+            rows = list(zip(*(c.to_pylist() for c in batch.columns)))
+            try:
+                with self.conn.cursor() as cur:
+                    count += cur.executemany(sql, rows) or 0
+            except pymysql.err.MySQLError as e:
+                raise self.translate_error(e, sql) from None
+        return count
+
+    def _odku(self, target, names, primary_key, skip_duplicates, replace) -> str:
+        """ON DUPLICATE KEY UPDATE: a no-op assignment skips, VALUES() replaces (never REPLACE INTO)."""
+        if not (skip_duplicates or replace) or not primary_key:
+            return ""
+        prefix = f"{target}." if target else ""
+        others = [n for n in names if n not in primary_key]
+        if replace and others:
+            return " ON DUPLICATE KEY UPDATE " + ", ".join(
+                f"{prefix}{self.quote(n)} = VALUES({self.quote(n)})" for n in others)
+        k = self.quote(primary_key[0])
+        return f" ON DUPLICATE KEY UPDATE {prefix}{k} = {prefix}{k}"
+
+    def conflict_clause(self, names, primary_key, skip_duplicates, replace) -> str:
+        return self._odku(None, names, primary_key, skip_duplicates, replace)
+
+    def insert_select(self, schema, table, names, select_sql, *, skip_duplicates=False, replace=False,
+                      primary_key=()) -> int:
+        target = self.full_name(schema, table)
+        cols = ", ".join(self.quote(c) for c in names)
+        return self.execute(f"INSERT INTO {target} ({cols}) SELECT * FROM ({select_sql}) AS src"
+                            + self._odku(target, names, primary_key, skip_duplicates, replace))
+
+    # ----- fetch normalisation ---------------------------------------------------------------
+    def from_storage(self, column, attribute):
+        target = attribute.arrow_type
+        column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        if pa.types.is_null(column.type):
+            return pa.chunked_array([pa.nulls(len(column), target)], target)
+        if attribute.type.kind == "uuid" and _is_binary(column.type):
+            column = _uuid_text(column)
+        if column.type != target:
+            try:
+                column = column.cast(target)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                column = pa.array([None if v is None else str(v) for v in column.to_pylist()]).cast(target)
+        return pa.chunked_array([column], target)
+
+    # ----- schemas and catalog ---------------------------------------------------------------
+    def list_schemas(self):
+        marks = ", ".join(["%s"] * len(SYSTEM_SCHEMAS))
+        return [r[0] for r in self.fetch_rows(
+            f"SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME NOT IN ({marks}) "
+            "ORDER BY SCHEMA_NAME", SYSTEM_SCHEMAS)]
+
+    def schema_exists(self, schema):
+        return bool(self.fetch_rows("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (schema,)))
+
+    def create_schema(self, schema):
+        self.execute(f"CREATE DATABASE IF NOT EXISTS {self.quote(schema)}")
+
+    def drop_schema(self, schema):
+        self.execute(f"DROP DATABASE IF EXISTS {self.quote(schema)}")
+
+    def list_tables(self, schema):
+        return [r[0] for r in self.fetch_rows(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s ORDER BY TABLE_NAME",
+            (schema,))]
+
+    def table_exists(self, schema, table):
+        return bool(self.fetch_rows("SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
+                                    "AND TABLE_NAME = %s", (schema, table)))
+
+    def columns(self, schema, table):
+        rows = self.fetch_rows(
+            "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, COLUMN_COMMENT, COLUMN_KEY, EXTRA "
+            "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
+            (schema, table))
+        if any(_wide_decimal(r[1]) for r in rows):
+            self._exact_tables.add(self.full_name(schema, table))
+        return [ColumnInfo(name=name, sql_type=sql_type.lower(), nullable=nullable == "YES",
+                           default=self._default_text(default, extra), comment=comment or "", in_key=key == "PRI",
+                           autoincrement="auto_increment" in (extra or "").lower())
+                for name, sql_type, nullable, default, comment, key, extra in rows]
+
+    def _default_text(self, default, extra):
+        """Default as standard SQL text ('' doubling only): MariaDB backslash-escapes, MySQL 8 leaves bare."""
+        if default is None or "DEFAULT_GENERATED" in (extra or ""):
+            return default
+        if self.is_mariadb:
+            if not (len(default) >= 2 and default[0] == default[-1] == "'"):
+                return default
+            default = _MYSQL_ESCAPE.sub(_unescape, default[1:-1])
+        return "'" + default.replace("'", "''") + "'"
+
+    def table_comment(self, schema, table):
+        rows = self.fetch_rows("SELECT TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
+                               "AND TABLE_NAME = %s", (schema, table))
+        return rows[0][0] or "" if rows else ""
+
+    def foreign_keys(self, schema, table=None):
+        """(child, spec) per FK, columns in key order, FKs in declaration order (`t_ibfk_<n>`)."""
+        rows = self.fetch_rows(
+            "SELECT TABLE_NAME, CONSTRAINT_NAME, COLUMN_NAME, REFERENCED_TABLE_SCHEMA, REFERENCED_TABLE_NAME, "
+            "REFERENCED_COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = %s "
+            "AND REFERENCED_TABLE_NAME IS NOT NULL AND (%s IS NULL OR TABLE_NAME = %s) "
+            "ORDER BY TABLE_NAME, CONSTRAINT_NAME, ORDINAL_POSITION", (schema, table, table))
+        groups: dict[tuple, list] = {}
+        for child, constraint, column, parent_schema, parent_table, parent_column in rows:
+            groups.setdefault((child, constraint), []).append((parent_schema, parent_table, column, parent_column))
+        return [(child, ForeignKeySpec(cols[0][0], cols[0][1], tuple((c, p) for _, _, c, p in cols)))
+                for (child, _), cols in sorted(groups.items(), key=lambda kv: (kv[0][0], _natural(kv[0][1])))]
+
+    def indexes(self, schema, table):
+        """Secondary indexes, without the ones InnoDB added by itself to back a foreign key."""
+        groups: dict[str, list] = {}
+        unique = {}
+        for name, non_unique, column in self.fetch_rows(
+                "SELECT INDEX_NAME, NON_UNIQUE, COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = %s "
+                "AND TABLE_NAME = %s AND INDEX_NAME <> 'PRIMARY' ORDER BY INDEX_NAME, SEQ_IN_INDEX", (schema, table)):
+            groups.setdefault(name, []).append(column)
+            unique[name] = not int(non_unique)
+        fk_columns = {tuple(fk.child_attributes) for _, fk in self.foreign_keys(schema, table)}
+        return [IndexSpec(tuple(cols), unique[name]) for name, cols in groups.items()
+                if unique[name] or tuple(cols) not in fk_columns]
+
+    def core_type_of(self, sql_type: str) -> CoreType:
+        """Core type of a column without a `:type:` marker (e.g. FK columns written by the reference)."""
+        sql_type = sql_type.lower().strip()
+        m = _SQL_INT.match(sql_type)
+        if m and m.group(1) in _INT_TYPES:
+            return parse_type(f"{'u' if m.group(2) else ''}int{_INT_TYPES[m.group(1)]}")
+        simple = {"float": "float32", "double": "float64", "longblob": "bytes", "blob": "bytes",
+                  "mediumblob": "bytes", "tinyblob": "bytes"}
+        if sql_type in simple:
+            return parse_type(simple[sql_type])
+        if re.match(r"^(var)?binary\(\d+\)$", sql_type):
+            return parse_type("bytes")
+        try:
+            return parse_type(sql_type, warn_native=False)
+        except DeclarationError:
+            return CoreType("native", sql_type)
+
+    # ----- DDL -------------------------------------------------------------------------------
+    def column_type(self, t: CoreType, schema: str) -> str:
+        if t.is_integer:
+            name = {"8": "tinyint", "16": "smallint", "32": "int", "64": "bigint"}[t.kind.split("int")[1]]
+            return f"{name} unsigned" if t.is_unsigned else name
+        fixed = {"bool": "tinyint", "float32": "float", "float64": "double", "date": "date", "json": "json",
+                 "uuid": "binary(16)", "bytes": "longblob", "text": "text", "datetime": t.text}
+        if t.kind in fixed:
+            return fixed[t.kind]
+        if t.kind == "enum":
+            return "enum(" + ", ".join(self.string_literal(v) for v in t.enum_values) + ")"
+        if t.kind == "codec":
+            return self.column_type(t.storage, schema)  # the core type ending the codec chain
+        return t.text  # decimal(p,s), char(n), varchar(n), native passthrough
+
+    def default_literal(self, a: Attribute, schema: str) -> str:
+        if a.type.kind == "uuid":
+            return self.uuid_literal(uuid.UUID(a.default))
+        return super().default_literal(a, schema)
+
+    def column_sql(self, a: Attribute, schema: str) -> str:
+        """Column definition with its inline `:type:comment` (MySQL has no COMMENT ON)."""
+        return (f"{self.quote(a.name)} {self.column_type(a.type, schema)} {self.default_clause(a, schema)} "
+                f"COMMENT {self.string_literal(self.column_comment(a))}")
+
+    def alter_add_column(self, spec: TableSpec, a: Attribute):
+        self._alter(spec, f"ADD COLUMN {self.column_sql(a, spec.schema)}")
+
+    def alter_modify_column(self, spec: TableSpec, a: Attribute):
+        self._alter(spec, f"MODIFY COLUMN {self.column_sql(a, spec.schema)}")
+
+    def alter_column_comment(self, spec: TableSpec, a: Attribute):
+        self.alter_modify_column(spec, a)
+
+    def alter_table_comment(self, spec: TableSpec, comment: str):
+        self._alter(spec, f"COMMENT = {self.string_literal(comment)}")
+
+    def create_table_sql(self, spec: TableSpec) -> str:
+        lines = [self.column_sql(a, spec.schema) for a in spec.attributes]
+        lines.append(f"PRIMARY KEY ({', '.join(self.quote(k) for k in spec.primary_key)})")
+        lines += [self.fk_clause(fk) for fk in spec.foreign_keys]
+        for index in spec.indexes:
+            cols = ", ".join(c if c.startswith("(") else self.quote(c) for c in index.columns)
+            lines.append(f"{'UNIQUE ' if index.unique else ''}INDEX ({cols})")
+        comment = f" COMMENT={self.string_literal(spec.comment)}" if spec.comment else ""
+        return (f"CREATE TABLE {self.full_name(spec.schema, spec.table_name)} (\n  " + ",\n  ".join(lines)
+                + f"\n) ENGINE=InnoDB{comment}")
+
+    def create_table(self, spec: TableSpec):
+        self.execute(self.create_table_sql(spec))
+
+    def declare(self, spec: TableSpec):
+        """MySQL DDL commits implicitly: undo the CREATE by hand if the lineage rows cannot be written."""
+        self.create_table(spec)
+        try:
+            self.write_lineage(spec.schema, spec.table_name, spec.lineage)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.drop_table(spec.schema, spec.table_name)
+            raise
+
+    def lineage_table_spec(self, schema: str) -> str:
+        q, s = self.quote, self.string_literal
+        return (f"CREATE TABLE IF NOT EXISTS {self.full_name(schema, LINEAGE_TABLE)} ("
+                f"{q('table_name')} varchar(64) NOT NULL COMMENT {s('table name within the schema')}, "
+                f"{q('attribute_name')} varchar(64) NOT NULL COMMENT {s('attribute name')}, "
+                f"{q('lineage')} varchar(255) NOT NULL COMMENT {s('origin: schema.table.attribute')}, "
+                f"PRIMARY KEY ({q('table_name')}, {q('attribute_name')})) ENGINE=InnoDB")
+
+
+# ----- Arrow <-> MySQL text helpers --------------------------------------------------------------
+_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", np.uint8)
+_NIBBLE = np.zeros(256, np.uint8)
+_NIBBLE[np.frombuffer(b"0123456789", np.uint8)] = np.arange(10)
+_NIBBLE[np.frombuffer(b"abcdef", np.uint8)] = np.arange(10, 16)
+_NIBBLE[np.frombuffer(b"ABCDEF", np.uint8)] = np.arange(10, 16)
+_TSV_ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"), ("\0", "\\0"))
+_NEEDS_ESCAPE = "[\\\\\t\n\r\x00]"
+
+
+def _errno(error) -> int:
+    m = re.search(r"\(MySQL error (\d+)\)", str(error))
+    return int(m.group(1)) if m else -1
+
+
+def _unescape(m: re.Match) -> str:
+    return m.group(2) or _UNESCAPE.get(m.group(1), m.group(1))
+
+
+def _natural(name: str):
+    """Sort `t_ibfk_10` after `t_ibfk_2` (declaration order of the foreign keys)."""
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
+
+
+def _truncate_fraction(column: pa.Array, precision: int) -> pa.Array:
+    """Drop sub-precision digits (MariaDB truncates, MySQL 8 rounds: store the same on both)."""
+    if precision >= 6:
+        return column
+    return pc.floor_temporal(column.cast(pa.timestamp("us")), multiple=10 ** (6 - precision), unit="microsecond")
+
+
+def _wide_decimal(sql_type: str) -> bool:
+    """A decimal connectorx cannot carry exactly (it fetches every decimal as decimal128(38, 10))."""
+    m = re.match(r"^decimal\((\d+),(\d+)\)", sql_type.lower())
+    return bool(m) and (int(m.group(2)) > 10 or int(m.group(1)) - int(m.group(2)) > 28)
+
+
+def _is_binary(t: pa.DataType) -> bool:
+    return pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t)
+
+
+def _buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, data bytes) of a string or binary array, respecting its slice offset."""
+    width = np.int64 if pa.types.is_large_string(arr.type) or pa.types.is_large_binary(arr.type) else np.int32
+    bufs = arr.buffers()
+    if bufs[1] is None:
+        return np.zeros(1, np.int64), np.empty(0, np.uint8)
+    offsets = np.frombuffer(bufs[1], width)[arr.offset: arr.offset + len(arr) + 1].astype(np.int64)
+    data = np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None and bufs[2].size else np.empty(0, np.uint8)
+    return offsets, data[offsets[0]: offsets[-1]] if len(offsets) else data[:0]
+
+
+def _hex_digits(data: np.ndarray) -> np.ndarray:
+    out = np.empty(data.size * 2, np.uint8)
+    out[0::2], out[1::2] = _HEX_DIGITS[data >> 4], _HEX_DIGITS[data & 15]
+    return out
+
+
+def hex_text(arr: pa.Array) -> pa.Array:
+    """Binary -> lowercase hex text, vectorised over the whole data buffer (nulls become empty)."""
+    arr = arr.cast(pa.large_binary())
+    offsets, data = _buffers(arr)
+    return pa.LargeStringArray.from_buffers(len(arr), pa.py_buffer((offsets - offsets[0]) * 2),
+                                            pa.py_buffer(_hex_digits(data)))
+
+
+def _uuid_text(arr: pa.Array) -> pa.Array:
+    """binary(16) -> canonical lowercase UUID strings."""
+    filled = arr.cast(pa.large_binary()).fill_null(pa.scalar(b"\0" * 16, pa.large_binary()))
+    offsets, data = _buffers(filled)
+    n = len(arr)
+    if not np.all(np.diff(offsets) == 16):
+        return pa.array([None if v is None else str(uuid.UUID(bytes=v)) if len(v) == 16 else v.hex()
+                         for v in arr.to_pylist()], pa.string())
+    digits = _hex_digits(data).reshape(n, 32)
+    out = np.full((n, 36), ord("-"), np.uint8)
+    for src, dst in ((0, 0), (8, 9), (12, 14), (16, 19), (20, 24)):
+        width = {0: 8, 20: 12}.get(src, 4)
+        out[:, dst:dst + width] = digits[:, src:src + width]
+    text = pa.StringArray.from_buffers(n, pa.py_buffer(np.arange(0, 36 * n + 1, 36, dtype=np.int32)),
+                                       pa.py_buffer(out))
+    return pc.if_else(arr.is_valid(), text, pa.scalar(None, pa.string())) if arr.null_count else text
+
+
+def _uuid_bytes(arr: pa.Array) -> pa.Array:
+    """Canonical UUID strings (as validated) -> 16 raw bytes each, RFC byte order."""
+    text = arr.cast(pa.large_string()).fill_null("00000000-0000-0000-0000-000000000000")
+    offsets, data = _buffers(pc.replace_substring(text, "-", ""))
+    n = len(arr)
+    if not np.all(np.diff(offsets) == 32):
+        return pa.array([None if v is None else uuid.UUID(v).bytes for v in arr.to_pylist()], pa.binary())
+    nibbles = _NIBBLE[data].reshape(n, 32)
+    raw = (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]
+    out = pa.BinaryArray.from_buffers(pa.binary(), n, [None, pa.py_buffer(np.arange(0, 16 * n + 1, 16, dtype=np.int32)),
+                                                       pa.py_buffer(np.ascontiguousarray(raw))])
+    return pc.if_else(arr.is_valid(), out, pa.scalar(None, pa.binary())) if arr.null_count else out
+
+
+def tsv_text(column: pa.Array) -> pa.Array:
+    """One column as LOAD DATA text: escaped strings, hex binaries, exact numbers, \\N for NULL."""
+    t = column.type
+    if _is_binary(t):
+        text = hex_text(column)
+    elif pa.types.is_string(t) or pa.types.is_large_string(t):
+        text = column.cast(pa.large_string())
+        if pc.any(pc.match_substring_regex(text, _NEEDS_ESCAPE)).as_py():
+            for raw, escaped in _TSV_ESCAPES:
+                text = pc.replace_substring(text, raw, escaped)
+    elif pa.types.is_boolean(t):
+        text = column.cast(pa.int8()).cast(pa.large_string())
+    elif pa.types.is_floating(t):
+        text = column.cast(pa.float64()).cast(pa.large_string())  # float32 via its exact double value
+    elif pa.types.is_null(t):
+        text = pa.array([""] * len(column), pa.large_string())
+    else:
+        text = column.cast(pa.large_string())
+    return pc.if_else(column.is_valid(), text, NULL_MARK) if column.null_count else text
+
+
+def _tsv_chunk(table: pa.Table) -> memoryview:
+    """One slice of the table as TSV bytes: columns joined by tab, each row ending in a newline."""
+    columns = [tsv_text(c.combine_chunks()) for c in table.columns]
+    columns[-1] = pc.binary_join_element_wise(columns[-1], pa.scalar("", pa.large_string()),
+                                              pa.scalar("\n", pa.large_string()))
+    lines = pc.binary_join_element_wise(*columns, pa.scalar("\t", pa.large_string())) if len(columns) > 1 \
+        else columns[0]
+    offsets, data = _buffers(lines)
+    return memoryview(data)
+
+
+def write_tsv(table: pa.Table, f) -> None:
+    """Serialise in slices on a thread pool (Arrow kernels release the GIL), written in order."""
+    rows = max(1, min(262144, int(BATCH_BYTES * table.num_rows / max(1, table.nbytes))))
+    slices = [table.slice(i, rows) for i in range(0, table.num_rows, rows)]
+    if len(slices) == 1:
+        f.write(_tsv_chunk(slices[0]))
+        return
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        for chunk in pool.map(_tsv_chunk, slices):
+            f.write(chunk)
+
+
+def _field_type(field) -> pa.DataType:
+    """Arrow type for a pymysql result field (text and binary by the field's character set)."""
+    code, unsigned = field.type_code, bool(field.flags & FLAG.UNSIGNED)
+    if code in _FIELD_INT_BITS:
+        return getattr(pa, f"{'u' if unsigned else ''}int{_FIELD_INT_BITS[code]}")()
+    simple = {FIELD_TYPE.FLOAT: pa.float32(), FIELD_TYPE.DOUBLE: pa.float64(), FIELD_TYPE.DATE: pa.date32(),
+              FIELD_TYPE.NEWDATE: pa.date32(), FIELD_TYPE.DATETIME: pa.timestamp("us"),
+              FIELD_TYPE.TIMESTAMP: pa.timestamp("us"), FIELD_TYPE.YEAR: pa.int16(), FIELD_TYPE.NULL: pa.null()}
+    if code in simple:
+        return simple[code]
+    if code in (FIELD_TYPE.DECIMAL, FIELD_TYPE.NEWDECIMAL):
+        return pa.decimal128(38, min(int(field.scale or 0), 38))
+    return pa.large_binary() if field.charsetnr == _BINARY_CHARSET else pa.large_string()  # TIME: inferred
+
+
+def _array(values, field) -> pa.Array:
+    """Arrow array for one column fetched through pymysql; falls back to inference, then text."""
+    for kind in (_field_type(field), None):
+        try:
+            return pa.array(values, kind)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            continue
+    return pa.array([None if v is None else str(v) for v in values], pa.large_string())

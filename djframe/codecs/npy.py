@@ -1,0 +1,137 @@
+"""<npy@store>: one ``.npy`` file per value at a schema-addressed path.
+
+The column JSON records dtype and shape (as the reference does) plus size and
+hash, so fetch returns an `NpyRef` that knows its shape without any I/O and
+verifies the file when it is loaded.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+
+from ..errors import DataJointError
+from ..storage import content_hash, get_store, verify
+from .object import SchemaCodec
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    """``numpy.save`` output, built without a temporary file."""
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.asanyarray(array), allow_pickle=False)
+    return buf.getvalue()
+
+
+class NpyCodec(SchemaCodec):
+    """<npy@store>: ndarray in -> lazy `NpyRef` out."""
+
+    name = "npy"
+
+    def validate(self, value):
+        if not isinstance(value, np.ndarray):
+            raise TypeError(f"<npy> requires a numpy.ndarray, got {type(value).__name__}")
+        if value.dtype.hasobject:
+            raise ValueError("<npy> cannot store object-dtype arrays")
+
+    def encode_many(self, values, ctx):
+        from .hash import _hashes
+        store = get_store(ctx.store_name, config=ctx.config)
+        paths = self.paths(ctx, [False if v is None else ".npy" for v in values])
+        present = [i for i, v in enumerate(values) if v is not None]
+        data = [npy_bytes(values[i]) for i in present]
+        digests = _hashes(data)
+        ctx.put_many(store, {paths[i]: d for i, d in zip(present, data)})
+        out = [None] * len(values)
+        for i, d, h in zip(present, data, digests):
+            v = values[i]
+            out[i] = {"path": paths[i], "store": store.name, "dtype": str(v.dtype), "shape": list(v.shape),
+                      "size": len(d), "hash": h}
+        return out
+
+    def handle(self, meta, store):
+        return NpyRef(meta, store)
+
+
+class NpyRef:
+    """A lazily loaded array: shape and dtype come from the row, data from the store on demand."""
+
+    __slots__ = ("_meta", "_backend", "_cached")
+    __array_priority__ = 10
+
+    def __init__(self, metadata: dict, backend=None):
+        self._meta = metadata
+        self._backend = backend
+        self._cached = None
+
+    shape = property(lambda self: tuple(self._meta["shape"]))
+    dtype = property(lambda self: np.dtype(self._meta["dtype"]))
+    ndim = property(lambda self: len(self._meta["shape"]))
+    size = property(lambda self: math.prod(self._meta["shape"]))
+    nbytes = property(lambda self: self.size * self.dtype.itemsize)
+    path = property(lambda self: self._meta["path"])
+    store = property(lambda self: self._meta.get("store"))
+    is_loaded = property(lambda self: self._cached is not None)
+
+    def _store(self):
+        if self._backend is None:
+            self._backend = get_store(self.store)
+        return self._backend
+
+    def load(self, mmap_mode=None):
+        """Read (once) and return the array, checking the recorded size and hash."""
+        if mmap_mode is not None and self._store().protocol == "file":
+            return np.load(self._store().full_path(self.path), mmap_mode=mmap_mode, allow_pickle=False)
+        if self._cached is None:
+            data = self._store().get(self.path)
+            verify(data, self.path, self._store().name, size=self._meta.get("size"), digest=self._meta.get("hash"))
+            array = np.load(io.BytesIO(data), allow_pickle=False)
+            if array.shape != self.shape or array.dtype != self.dtype:
+                raise DataJointError(f"{self.path} holds a {array.dtype} array of shape {array.shape}; its row "
+                                     f"records {self.dtype} {self.shape}.")
+            self._cached = array
+        return self._cached
+
+    def __array__(self, dtype=None, copy=None):
+        array = self.load()
+        return array if dtype is None else array.astype(dtype)
+
+    def __getitem__(self, item):
+        return self.load()[item]
+
+    def __len__(self):
+        if not self._meta["shape"]:
+            raise TypeError("len() of a 0-dimensional array")
+        return self._meta["shape"][0]
+
+    def __iter__(self):
+        return iter(self.load())
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        inputs = tuple(np.asarray(x) if isinstance(x, NpyRef) else x for x in inputs)
+        return getattr(ufunc, method)(*inputs, **kwargs)
+
+    def __getattr__(self, name):  # numpy methods (mean, sum, reshape, ...) act on the loaded array
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.load(), name)
+
+    def __repr__(self):
+        return f"NpyRef(shape={self.shape}, dtype={self.dtype}, {'loaded' if self.is_loaded else 'not loaded'})"
+
+
+def load_all(refs: list) -> list:
+    """Load a column of NpyRefs with one batched read (None stays None)."""
+    by_store: dict = {}
+    for i, r in enumerate(refs):
+        if isinstance(r, NpyRef) and not r.is_loaded:
+            by_store.setdefault(id(r._store()), []).append(i)
+    for rows in by_store.values():
+        store = refs[rows[0]]._store()
+        blobs = store.get_many([refs[i].path for i in rows])
+        for i, data in zip(rows, blobs):
+            ref = refs[i]
+            verify(data, ref.path, store.name, size=ref._meta.get("size"))
+            ref._cached = np.load(io.BytesIO(data), allow_pickle=False)
+    return [r.load() if isinstance(r, NpyRef) else r for r in refs]

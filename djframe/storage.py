@@ -1,0 +1,358 @@
+"""Object stores over fsspec: paths, verified reads, atomic writes, batch I/O.
+
+A `Store` is one configured store (``dj.config["stores"][name]``, storage doc
+§13.1). Paths inside a store are relative (``_hash/<schema>/<hash>``,
+``_schema/<schema>/<table>/<pk>/<field>_<token>.npy``); the column JSON keeps
+that relative path and the store name, so a later change of location or
+subfolding never breaks old rows. Reads check the size and, where one is known,
+the content hash, so a truncated or swapped file is a clear error, not a
+silently wrong array. Writes of whole columns run in threads (local files) or
+as one batched async call (s3fs), because per-object latency dominates.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import os
+import re
+import secrets
+import threading
+import urllib.parse
+import uuid
+from datetime import date, datetime
+from pathlib import Path
+
+from .errors import DataJointError, MissingExternalFile
+
+logger = logging.getLogger("djframe")
+
+_UNSAFE = set('/\\:*?"<>|')
+_THREADS = min(16, (os.cpu_count() or 2) * 2)
+
+
+class StoreIntegrityError(DataJointError):
+    """A stored object's size or checksum differs from what its row recorded."""
+
+
+# ----- path rules (storage doc §13.2, §13.4) ---------------------------------------------------
+def content_hash(data) -> str:
+    """MD5 of the bytes, Base32 without padding, lowercase: 26 chars [a-z2-7]."""
+    return base64.b32encode(hashlib.md5(data).digest()).decode("ascii").rstrip("=").lower()
+
+
+def hash_path(digest: str, schema: str, spec: dict) -> str:
+    """``<hash_prefix>/<schema>/[<folds>/]<hash>`` (prefix omitted when empty)."""
+    parts = [p for p in [str(spec.get("hash_prefix") or "").strip("/"), schema] if p]
+    rest = digest
+    for n in spec.get("subfolding") or ():
+        parts.append(rest[:n])
+        rest = rest[n:]
+    return "/".join(parts + [digest])
+
+
+def encode_pk_value(value) -> str:
+    """A primary-key value as a path segment, exactly as the reference spells it."""
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H-%M-%S")
+    if isinstance(value, date):
+        return value.isoformat()
+    text = str(value)
+    if len(text) > 100 or any(c in _UNSAFE for c in text):
+        if len(text) > 100:
+            text = text[:50] + "_" + hashlib.md5(text.encode()).hexdigest()[:8]
+        return urllib.parse.quote(text, safe="")
+    return text
+
+
+def new_token(length: int = 8) -> str:
+    """Random ``[A-Za-z0-9_-]{length}``: URL-safe Base64 of random bytes is uniform over that alphabet."""
+    length = max(4, min(16, int(length)))
+    return base64.urlsafe_b64encode(secrets.token_bytes(12)).decode("ascii")[:length]
+
+
+def object_path(schema: str, table: str, field: str, key: dict, ext: str | None, spec: dict) -> str:
+    """``<schema_prefix>/<partition parts>/<schema>/<table>/<pk parts>/<field>_<token><ext>``.
+
+    Partition attributes are the ``{attr}`` placeholders of ``partition_pattern``
+    (text outside braces is ignored, as in the reference).
+    """
+    pattern = spec.get("partition_pattern") or ""
+    partition = re.findall(r"\{(\w+)\}", pattern)
+    parts = [str(spec.get("schema_prefix") or "").strip("/")]
+    parts += [f"{a}={encode_pk_value(key[a])}" for a in partition if a in key]
+    parts += [schema, table]
+    parts += [f"{a}={encode_pk_value(v)}" for a, v in key.items() if a not in partition]
+    if ext and not ext.startswith("."):
+        ext = "." + ext
+    parts.append(f"{field}_{new_token(spec.get('token_length') or 8)}{ext or ''}")
+    return "/".join(p for p in parts if p)
+
+
+# ----- stores ------------------------------------------------------------------------------
+class Store:
+    """One configured store: fsspec filesystem plus the store's root."""
+
+    def __init__(self, spec: dict):
+        self.spec = spec
+        self.name = spec["name"]
+        self.protocol = spec["protocol"]
+        self._fs = None
+        self._lock = threading.Lock()
+
+    def __repr__(self):
+        return f"Store({self.name!r}, {self.protocol}://{self.root})"
+
+    @property
+    def fs(self):
+        with self._lock:
+            if self._fs is None:
+                self._fs = self._make_fs()
+        return self._fs
+
+    def _make_fs(self):
+        import fsspec
+        spec = self.spec
+        if self.protocol == "file":
+            return fsspec.filesystem("file", auto_mkdir=True)
+        if self.protocol == "s3":
+            endpoint = str(spec["endpoint"])
+            if not endpoint.startswith(("http://", "https://")):
+                endpoint = f"{'https' if spec.get('secure', True) else 'http'}://{endpoint}"
+            try:
+                return fsspec.filesystem("s3", key=spec.get("access_key") or None,
+                                         secret=spec.get("secret_key") or None,
+                                         client_kwargs={"endpoint_url": endpoint}, skip_instance_cache=True)
+            except ImportError:
+                raise DataJointError("The s3 protocol needs the s3fs package.",
+                                     "Install it with `pip install djframe[s3]` (or `pip install s3fs`).") from None
+        if self.protocol == "gcs":
+            return fsspec.filesystem("gcs", token=spec.get("token"), project=spec.get("project"))
+        if self.protocol == "azure":
+            return fsspec.filesystem("abfs", account_name=spec.get("account_name"),
+                                     account_key=spec.get("account_key"),
+                                     connection_string=spec.get("connection_string"))
+        return fsspec.filesystem(self.protocol, **{k: v for k, v in spec.items() if k == "storage_options"})
+
+    @property
+    def root(self) -> str:
+        location = str(self.spec.get("location") or "").strip("/") if self.protocol != "file" else \
+            str(Path(self.spec.get("location") or ".").expanduser())
+        if self.protocol == "file":
+            return location.rstrip("/") or "/"
+        bucket = self.spec.get("bucket") or self.spec.get("container") or ""
+        return "/".join(p for p in (bucket, location) if p)
+
+    def full_path(self, path: str) -> str:
+        return f"{self.root.rstrip('/')}/{str(path).lstrip('/')}"
+
+    def url(self, path: str) -> str:
+        scheme = {"file": "file://", "s3": "s3://", "gcs": "gs://", "azure": "az://"}.get(
+            self.protocol, f"{self.protocol}://")
+        return scheme + self.full_path(path)
+
+    # ----- single objects ----------------------------------------------------------------------
+    def exists(self, path: str) -> bool:
+        if self.protocol == "file":
+            return os.path.exists(self.full_path(path))
+        return self.fs.exists(self.full_path(path))
+
+    def size(self, path: str) -> int:
+        try:
+            if self.protocol == "file":
+                return os.path.getsize(self.full_path(path))
+            return int(self.fs.size(self.full_path(path)))
+        except (FileNotFoundError, OSError):
+            raise self._missing(path) from None
+
+    def put(self, path: str, data, atomic=True) -> None:
+        """Write bytes. On a local disk ``atomic`` goes through a temporary file and a rename,
+        so readers and concurrent writers of the same (hash-addressed) content never see a
+        partial object; fresh schema-addressed paths have no other writer and skip it.
+        S3 puts are atomic anyway."""
+        full = self.full_path(path)
+        if self.protocol == "file":
+            folder = os.path.dirname(full)
+            if not os.path.isdir(folder):
+                os.makedirs(folder, exist_ok=True)
+            target = f"{full}.{uuid.uuid4().hex[:12]}.part" if atomic else full
+            with open(target, "wb") as f:
+                f.write(data)
+            if atomic:
+                os.replace(target, full)
+        else:
+            self.fs.pipe_file(full, bytes(data))
+
+    def get(self, path: str) -> bytes:
+        try:
+            if self.protocol == "file":
+                with open(self.full_path(path), "rb") as f:
+                    return f.read()
+            return self.fs.cat_file(self.full_path(path))
+        except (FileNotFoundError, IsADirectoryError):
+            raise self._missing(path) from None
+
+    def _missing(self, path) -> MissingExternalFile:
+        return MissingExternalFile(f"Stored object {path!r} is missing from store {self.name!r} "
+                                   f"({self.url(path)}). It was deleted or the store location changed.")
+
+    def put_file(self, local, path: str) -> int:
+        self.put(path, Path(local).read_bytes())
+        return os.path.getsize(local)
+
+    def put_folder(self, local, path: str) -> list[dict]:
+        """Upload a directory tree; returns the manifest entries (relative path, size)."""
+        local = Path(local)
+        files = sorted(p for p in local.rglob("*") if p.is_file())
+        entries = [{"path": p.relative_to(local).as_posix(), "size": p.stat().st_size} for p in files]
+        self.put_many({f"{path}/{e['path']}": p.read_bytes() for e, p in zip(entries, files)})
+        return entries
+
+    def remove(self, path: str) -> None:
+        """Delete an object or a directory tree; a missing one is not an error."""
+        full = self.full_path(path)
+        try:
+            if self.protocol == "file":
+                if os.path.isdir(full):
+                    import shutil
+                    shutil.rmtree(full, ignore_errors=True)
+                elif os.path.exists(full):
+                    os.remove(full)
+            elif self.fs.exists(full):
+                self.fs.rm(full, recursive=True)
+        except FileNotFoundError:
+            pass
+
+    # ----- whole columns -------------------------------------------------------------------------
+    def put_many(self, items: dict, atomic=True) -> None:
+        """Write many objects at once (threads on disk, one batched call on s3)."""
+        if not items:
+            return
+        if self.protocol == "file":
+            _map(lambda kv: self.put(*kv, atomic=atomic), list(items.items()))
+        else:
+            self.fs.pipe({self.full_path(p): bytes(d) for p, d in items.items()})
+
+    def get_many(self, paths: list) -> list:
+        """Read many objects at once, in order."""
+        if not paths:
+            return []
+        if self.protocol == "file":
+            return _map(self.get, paths)
+        fulls = [self.full_path(p) for p in paths]
+        found = self.fs.cat(fulls, on_error="return")
+        out = []
+        for p, full in zip(paths, fulls):
+            value = found.get(full)
+            if isinstance(value, BaseException) or value is None:
+                raise self._missing(p)
+            out.append(value)
+        return out
+
+    def exists_many(self, paths: list) -> list[bool]:
+        if self.protocol == "file":
+            return [os.path.exists(self.full_path(p)) for p in paths]
+        return _map(self.exists, paths)
+
+    def remove_many(self, paths) -> None:
+        _map(self.remove, list(paths))
+
+    def list_files(self, prefix: str) -> dict[str, int]:
+        """Every file under ``prefix`` (relative paths) with its size."""
+        base = self.full_path(prefix).rstrip("/")
+        try:
+            found = self.fs.find(base, detail=True)
+        except FileNotFoundError:
+            return {}
+        root = self.full_path("").rstrip("/")
+        if self.protocol == "file":
+            root = self.fs._strip_protocol(root)
+        out = {}
+        for full, info in found.items():
+            if info.get("type") == "directory":
+                continue
+            rel = full[len(root):].lstrip("/") if full.startswith(root) else full
+            out[rel] = int(info.get("size") or 0)
+        return out
+
+    def mapper(self, path: str):
+        """An fsspec key-value map at ``path`` (e.g. for ``zarr.open``)."""
+        return self.fs.get_mapper(self.full_path(path))
+
+
+def _map(func, items: list) -> list:
+    """I/O-bound work on threads (more threads than cores: they mostly wait)."""
+    if len(items) < 4:
+        return [func(x) for x in items]
+    from .codecs.blob import chunked_map
+    return chunked_map(func, items, min(_THREADS, len(items)))
+
+
+_stores: dict = {}
+_stores_lock = threading.Lock()
+
+
+def get_store(name: str | None = None, *, use_filepath_default=False, config=None) -> Store:
+    """The `Store` for a configured name ("" or None: stores.default). Reused while its spec is unchanged."""
+    if config is None:
+        from .settings import config
+    spec = config.get_store_spec(name or None, use_filepath_default=use_filepath_default)
+    cache_key = json.dumps(spec, sort_keys=True, default=str)
+    with _stores_lock:
+        store = _stores.get(cache_key)
+        if store is None:
+            store = _stores[cache_key] = Store(spec)
+    return store
+
+
+def resolve_store_name(name: str | None, *, use_filepath_default=False, config=None) -> str:
+    """``<codec@>`` means the default store; return the name to write into the column JSON."""
+    return get_store(name, use_filepath_default=use_filepath_default, config=config).name
+
+
+# ----- verification --------------------------------------------------------------------------
+def verify(data, path: str, store_name: str, size=None, digest=None) -> None:
+    """Raise `StoreIntegrityError` when the bytes read differ from the row's record."""
+    if size is not None and len(data) != int(size):
+        raise StoreIntegrityError(
+            f"Stored object {path!r} in store {store_name!r} has {len(data)} bytes but its row records "
+            f"{size}. The file was modified or truncated after it was written.")
+    if digest:
+        actual = content_hash(data)
+        if actual != digest:
+            raise StoreIntegrityError(
+                f"Stored object {path!r} in store {store_name!r} fails its checksum (expected {digest}, "
+                f"got {actual}). The file was modified after it was written.")
+
+
+# ----- objects written by one insert ------------------------------------------------------------
+class WriteLog:
+    """The objects one insert created, so a failed insert can remove them again.
+
+    Hash-addressed objects that already existed are not recorded: other rows
+    may reference them.
+    """
+
+    def __init__(self):
+        self.written: list[tuple[Store, str]] = []
+        self._lock = threading.Lock()
+
+    def record(self, store: Store, path: str) -> None:
+        with self._lock:
+            self.written.append((store, path))
+
+    def rollback(self) -> None:
+        by_store: dict = {}
+        for store, path in self.written:
+            by_store.setdefault(id(store), (store, []))[1].append(path)
+        self.written = []
+        for store, paths in by_store.values():
+            try:
+                store.remove_many(paths)
+            except Exception as e:  # cleanup must not mask the insert's own error
+                logger.warning("Could not remove %d object(s) written by a failed insert from store %s: %s",
+                               len(paths), store.name, e)
