@@ -92,7 +92,7 @@ def _parse(table, context) -> TableSpec:
     context = context or table.declaration_context or _caller_context()
     return parse_definition(
         type(table).definition, schema=table.database, table_name=table.table_name, tier=table.tier,
-        resolve=_resolver(context, table.connection), max_name_length=table.connection.backend.max_name_length,
+        resolve=_resolver(context, table.connection, (table.database, table.table_name)), max_name_length=table.connection.backend.max_name_length,
         allow_new_pk_in_computed=config["jobs.allow_new_pk_fields_in_computed_tables"])
 
 

@@ -169,6 +169,10 @@ class Connection:
             self._specs = {k: v for k, v in self._specs.items() if k[0] != schema}
         self._dependencies = None
 
+    def reload_dependencies(self):
+        """Read the foreign-key graph again (another process may have declared tables since)."""
+        self._dependencies = None
+
     @property
     def dependencies(self):
         """The foreign-key graph of every schema on the server (loaded lazily)."""

@@ -61,7 +61,7 @@ def validate_class_name(name: str) -> str:
     if not _CLASS_NAME.match(name):
         raise DeclarationError(
             f"Invalid table name `{name}`: a table class name must be CamelCase "
-            "(a capital letter, then letters and digits), e.g. `SessionTrial`.")
+            "(a capital letter, then letters and digits). Rename the class, e.g. `SessionTrial`.")
     return name
 
 
@@ -296,7 +296,7 @@ class _Declaration:
         i = _find(body, "=:")
         if i < 0:
             raise self.fail(f"cannot parse line `{line}`. Expected `name : type`, `name = default : type`, "
-                            "`-> Parent` or `index(a, b)`.")
+                            "`-> Parent` or `index(a, b)`; write the line in one of these forms.")
         name, rest = body[:i].strip(), body[i + 1:]
         if body[i] == "=":
             j = _find(rest, ":")
@@ -359,7 +359,7 @@ class _Declaration:
                 raise self.fail(f"unclosed `[` in `{line}`.")
             for opt in filter(None, (o.strip().lower() for o in text[1:end].split(","))):
                 if opt not in ("nullable", "unique"):
-                    raise self.fail(f"invalid foreign key option `{opt}` in `{line}`; allowed: nullable, unique.")
+                    raise self.fail(f"invalid foreign key option `{opt}` in `{line}`; use only nullable and unique.")
                 options.add(opt)
             text = text[end + 1:].strip()
         if not text:
@@ -425,7 +425,8 @@ class _Declaration:
             unknown = [e for e in entries if not e.startswith("(") and e not in names]
             if unknown:
                 raise self.fail(f"index `{line}` refers to unknown attribute(s) `{'`, `'.join(unknown)}`; index "
-                                "entries must be attributes of the table or parenthesised SQL expressions.")
+                                "entries must be attributes of the table or parenthesised SQL expressions. Remove "
+                                "the entry or declare the attribute.")
         indexes = self.fk_indexes + [IndexSpec(e, u) for e, u, _ in self.index_lines]
         attrs = list(self.attrs)
         if tier in AUTO_TIERS and not allow_new_pk:

@@ -83,9 +83,10 @@ def _masters_to_add(plan, roots) -> dict:
         node = (expr.database, master_of(expr.table_name))
         if node in roots:
             continue
-        keys = FreeTable(expr.connection, *node).restrict(expr.proj(), semantic_check=False).keys()
+        master = FreeTable(expr.connection, *node)
+        keys = master.restrict(expr.proj(), semantic_check=False).keys()
         if keys:
-            added[node] = c.make_condition(keys, FreeTable(expr.connection, *node).heading)
+            added[node] = c.make_condition(keys, master.heading)
     return added
 
 
@@ -101,7 +102,7 @@ def cascade_delete(table, transaction=True, prompt=None, part_integrity="enforce
     if connection.in_transaction and transaction and prompt:
         raise TransactionError("delete() cannot ask for confirmation inside an open transaction; pass prompt=False "
                                "to delete as part of the transaction.")
-    connection.forget()  # the graph may have changed in another process
+    connection.reload_dependencies()  # another process may have declared dependent tables
     plan = _plan(table, part_integrity)
     if prompt and not _confirm(plan, part_integrity):
         return 0

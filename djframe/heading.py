@@ -102,7 +102,7 @@ class Heading:
         except KeyError:
             raise UnknownAttributeError(
                 f"Attribute `{name}` is not in the heading of {self.table or 'the expression'}; "
-                f"available attributes: {', '.join(self.names)}"
+                f"available attributes: {', '.join(self.names)}. Check the attribute name."
             ) from None
 
     def __contains__(self, name) -> bool:

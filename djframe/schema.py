@@ -52,6 +52,9 @@ class Schema:
             self.add_objects = {**(self.add_objects or {}), **add_objects}
         backend = self.connection.backend
         if not backend.schema_exists(schema_name):
+            if self.connection.in_transaction:  # MySQL would commit the open transaction
+                raise TransactionError(f"Cannot create schema `{schema_name}` inside a transaction; commit or cancel "
+                                       "the transaction first.")
             if not self.create_schema:
                 raise DataJointError(f"Schema `{schema_name}` has not yet been declared; create it or pass "
                                      "create_schema=True.")
@@ -282,6 +285,10 @@ def _resolver(context, connection, declaring=None):
     def resolve(text: str) -> ParentRef:
         try:
             obj = eval(text, {}, dict(context))
+        except MissingTableError:
+            where = f" in table `{declaring[1]}`" if declaring else ""
+            raise DeclarationError(f"Foreign key reference `{text}`{where} points to a table that is not declared. "
+                                   "Declare the parent first (cyclic foreign keys are not allowed).") from None
         except Exception as e:
             raise DeclarationError(f"Foreign key reference `{text}` could not be resolved: {e}. "
                                    "Define (and decorate) the parent table before the child.") from None

@@ -22,6 +22,7 @@ import secrets
 import threading
 import urllib.parse
 import uuid
+import zlib
 from datetime import date, datetime
 from pathlib import Path
 
@@ -41,6 +42,29 @@ class StoreIntegrityError(DataJointError):
 def content_hash(data) -> str:
     """MD5 of the bytes, Base32 without padding, lowercase: 26 chars [a-z2-7]."""
     return base64.b32encode(hashlib.md5(data).digest()).decode("ascii").rstrip("=").lower()
+
+
+try:  # the same CRC-32, computed faster
+    from zlib_ng.zlib_ng import crc32 as _crc32
+except ImportError:  # pragma: no cover - optional speed-up
+    _crc32 = zlib.crc32
+
+
+def checksum(data) -> str:
+    """CRC-32 of stored bytes (or of a sequence of chunks), as 8 hex digits: cheap enough to
+    record for every schema-addressed object (MD5 is kept for content addresses)."""
+    if isinstance(data, (list, tuple)):
+        crc = 0
+        for chunk in data:
+            crc = _crc32(chunk, crc)
+        return f"{crc:08x}"
+    return f"{_crc32(data):08x}"
+
+
+def nbytes(data) -> int:
+    if isinstance(data, (list, tuple)):
+        return sum(memoryview(c).nbytes for c in data)
+    return memoryview(data).nbytes
 
 
 def hash_path(digest: str, schema: str, spec: dict) -> str:
@@ -181,18 +205,26 @@ class Store:
                 os.makedirs(folder, exist_ok=True)
             target = f"{full}.{uuid.uuid4().hex[:12]}.part" if atomic else full
             with open(target, "wb") as f:
-                f.write(data)
+                for chunk in data if isinstance(data, (list, tuple)) else (data,):
+                    f.write(chunk)
             if atomic:
                 os.replace(target, full)
         else:
-            self.fs.pipe_file(full, bytes(data))
+            self.fs.pipe_file(full, _joined(data))
 
-    def get(self, path: str) -> bytes:
+    def get(self, path: str, mutable: bool = False):
+        """The object's bytes (a writable uint8 array when ``mutable``: arrays viewing it stay writable)."""
         try:
             if self.protocol == "file":
                 with open(self.full_path(path), "rb") as f:
-                    return f.read()
-            return self.fs.cat_file(self.full_path(path))
+                    if not mutable:
+                        return f.read()
+                    import numpy as np  # an uninitialised writable buffer (bytearray would zero it first)
+                    buf = np.empty(os.fstat(f.fileno()).st_size, np.uint8)
+                    f.readinto(memoryview(buf))
+                    return buf
+            data = self.fs.cat_file(self.full_path(path))
+            return _writable(data) if mutable else data
         except (FileNotFoundError, IsADirectoryError):
             raise self._missing(path) from None
 
@@ -235,14 +267,14 @@ class Store:
         if self.protocol == "file":
             _map(lambda kv: self.put(*kv, atomic=atomic), list(items.items()))
         else:
-            self.fs.pipe({self.full_path(p): bytes(d) for p, d in items.items()})
+            self.fs.pipe({self.full_path(p): _joined(d) for p, d in items.items()})
 
-    def get_many(self, paths: list) -> list:
+    def get_many(self, paths: list, mutable: bool = False) -> list:
         """Read many objects at once, in order."""
         if not paths:
             return []
         if self.protocol == "file":
-            return _map(self.get, paths)
+            return _map(lambda p: self.get(p, mutable), paths)
         fulls = [self.full_path(p) for p in paths]
         found = self.fs.cat(fulls, on_error="return")
         out = []
@@ -250,7 +282,7 @@ class Store:
             value = found.get(full)
             if isinstance(value, BaseException) or value is None:
                 raise self._missing(p)
-            out.append(value)
+            out.append(_writable(value) if mutable else value)
         return out
 
     def exists_many(self, paths: list) -> list[bool]:
@@ -284,6 +316,18 @@ class Store:
         return self.fs.get_mapper(self.full_path(path))
 
 
+def _writable(data):
+    import numpy as np
+    return np.frombuffer(data, np.uint8).copy()
+
+
+def _joined(data) -> bytes:
+    """One bytes object from bytes or a sequence of bytes-like chunks (header + array buffer)."""
+    if isinstance(data, (list, tuple)):
+        return b"".join(data)
+    return data if isinstance(data, bytes) else bytes(data)
+
+
 def _map(func, items: list) -> list:
     """I/O-bound work on threads (more threads than cores: they mostly wait)."""
     if len(items) < 4:
@@ -315,40 +359,48 @@ def resolve_store_name(name: str | None, *, use_filepath_default=False, config=N
 
 
 # ----- verification --------------------------------------------------------------------------
-def verify(data, path: str, store_name: str, size=None, digest=None) -> None:
-    """Raise `StoreIntegrityError` when the bytes read differ from the row's record."""
+def verify(data, path: str, store_name: str, size=None, digest=None, crc32=None) -> None:
+    """Raise `StoreIntegrityError` when the bytes read differ from the row's record
+    (size, then CRC-32 or MD5 content hash, whichever the row has)."""
+    def fail(what):
+        return StoreIntegrityError(f"Stored object {path!r} in store {store_name!r} {what}. "
+                                   "The file was modified or truncated after it was written.")
     if size is not None and len(data) != int(size):
-        raise StoreIntegrityError(
-            f"Stored object {path!r} in store {store_name!r} has {len(data)} bytes but its row records "
-            f"{size}. The file was modified or truncated after it was written.")
-    if digest:
-        actual = content_hash(data)
-        if actual != digest:
-            raise StoreIntegrityError(
-                f"Stored object {path!r} in store {store_name!r} fails its checksum (expected {digest}, "
-                f"got {actual}). The file was modified after it was written.")
+        raise fail(f"has {len(data)} bytes but its row records {size}")
+    if crc32 and checksum(data) != crc32:
+        raise fail(f"fails its CRC-32 check (expected {crc32}, got {checksum(data)})")
+    if digest and content_hash(data) != digest:
+        raise fail(f"fails its checksum (expected MD5 {digest}, got {content_hash(data)})")
 
 
 # ----- objects written by one insert ------------------------------------------------------------
 class WriteLog:
     """The objects one insert created, so a failed insert can remove them again.
 
-    Hash-addressed objects that already existed are not recorded: other rows
-    may reference them.
+    Hash-addressed objects are shared: one that already existed is not
+    recorded (other rows reference it) but remembered, and re-written after
+    the insert if a concurrent failing insert removed it in the meantime.
     """
 
     def __init__(self):
-        self.written: list[tuple[Store, str]] = []
+        self.written: list[tuple[Store, str, bool]] = []
+        self.relied: list[tuple[Store, str, object]] = []
         self._lock = threading.Lock()
 
-    def record(self, store: Store, path: str) -> None:
+    def record(self, store: Store, path: str, shared: bool = False) -> None:
         with self._lock:
-            self.written.append((store, path))
+            self.written.append((store, path, shared))
 
-    def rollback(self) -> None:
+    def rely(self, store: Store, path: str, data) -> None:
+        with self._lock:
+            self.relied.append((store, path, data))
+
+    def rollback(self, shared: bool = True) -> None:
+        """Remove what was written (``shared=False``: leave hash-addressed objects to the GC)."""
         by_store: dict = {}
-        for store, path in self.written:
-            by_store.setdefault(id(store), (store, []))[1].append(path)
+        for store, path, is_shared in self.written:
+            if shared or not is_shared:
+                by_store.setdefault(id(store), (store, []))[1].append(path)
         self.written = []
         for store, paths in by_store.values():
             try:
@@ -356,3 +408,11 @@ class WriteLog:
             except Exception as e:  # cleanup must not mask the insert's own error
                 logger.warning("Could not remove %d object(s) written by a failed insert from store %s: %s",
                                len(paths), store.name, e)
+
+    def ensure(self) -> None:
+        """Re-write relied-upon shared objects that vanished while this insert ran."""
+        for store, path, data in self.relied:
+            if not store.exists(path):
+                logger.warning("Hash-addressed object %s vanished during the insert; writing it again.", path)
+                store.put(path, data, atomic=True)
+        self.relied = []

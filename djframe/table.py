@@ -178,8 +178,8 @@ class Table(QueryExpression, metaclass=TableMeta):
         from .codecs import store_writes
         with store_writes(self):  # objects written to stores are removed again if the insert fails
             data = conform(table, self.heading, name, self.connection.backend)
-            if replace:  # the new row replaces the old one whole: omitted attributes get their defaults
-                data = add_defaults(data, self.heading, name, self.connection.backend)
+            if replace or skip_duplicates:
+                data = self._with_defaults(data, replace)
             self._ingest(data, replace=replace, skip_duplicates=skip_duplicates, chunk_size=chunk_size)
 
     def _ingest(self, data: pa.Table, replace=False, skip_duplicates=False, chunk_size=None):
@@ -190,11 +190,23 @@ class Table(QueryExpression, metaclass=TableMeta):
             with self.connection.atomic():
                 for start in range(0, stored.num_rows, step):
                     backend.ingest(self.database, self.table_name, stored.slice(start, step),
-                                   skip_duplicates=skip_duplicates, replace=replace, primary_key=self.primary_key)
+                                   skip_duplicates=skip_duplicates, replace=replace, primary_key=self._stored_key)
         except DuplicateError as e:
             raise DuplicateError(write_errors.duplicate_message(self, data, e)) from None
         except IntegrityError as e:
             raise IntegrityError(write_errors.missing_parent_message(self, data, e)) from None
+
+    def _with_defaults(self, data: pa.Table, replace: bool) -> pa.Table:
+        """Give omitted key attributes (a singleton's hidden key) their defaults, so a clash on the key can
+        be found; with replace also the secondary ones: the new row replaces the stored one whole."""
+        omitted = [a for a in self.heading.all_attributes if a.name not in data.column_names
+                   and (a.in_key or replace and not a.hidden)]
+        return add_defaults(data, omitted, self.full_table_name, self.connection.backend)
+
+    @property
+    def _stored_key(self) -> list[str]:
+        """The primary key as stored, hidden attributes (a singleton's) included."""
+        return [a.name for a in self.heading.all_attributes if a.in_key]
 
     def _check_direct_insert(self, allow_direct_insert):
         if self.tier in ("imported", "computed") and not allow_direct_insert \
@@ -229,7 +241,7 @@ class Table(QueryExpression, metaclass=TableMeta):
         try:
             with self.connection.atomic():
                 backend.insert_select(self.database, self.table_name, names, select, skip_duplicates=skip_duplicates,
-                                      replace=replace, primary_key=self.primary_key)
+                                      replace=replace, primary_key=self._stored_key)
         except DuplicateError as e:
             raise DuplicateError(write_errors.query_duplicate_message(self, query, e)) from None
         except IntegrityError as e:
@@ -308,7 +320,7 @@ class Table(QueryExpression, metaclass=TableMeta):
             except IntegrityError as e:
                 raise IntegrityError(write_errors.missing_parent_message(self, data, e, verb="update")) from None
             except DuplicateError as e:
-                raise DuplicateError(write_errors.duplicate_message(self, data, e)) from None
+                raise DuplicateError(write_errors.duplicate_message(self, data, e, update=True)) from None
 
     # ----- delete ----------------------------------------------------------------------------
     def delete_quick(self, get_count=False):

@@ -163,12 +163,10 @@ def conform(table, heading, table_name: str, backend, *, complete=True) -> pa.Ta
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
-def add_defaults(data: pa.Table, heading, table_name: str, backend) -> pa.Table:
-    """Append every omitted secondary attribute with its default (for replace: the whole row is new)."""
+def add_defaults(data: pa.Table, attributes, table_name: str, backend) -> pa.Table:
+    """Append omitted attributes, each filled with its default."""
     clock = _Clock(backend)
-    for attr in heading.all_attributes:
-        if attr.in_key or attr.hidden or attr.name in data.column_names or attr.required:
-            continue
+    for attr in attributes:
         empty = pa.nulls(data.num_rows, attr.arrow_type)
         data = data.append_column(pa.field(attr.name, empty.type), fill_defaults(empty, attr, table_name,
                                                                                   backend, clock))
@@ -192,9 +190,9 @@ def fill_defaults(array: pa.Array, attr, table_name: str, backend, clock=None) -
     if not array.null_count or attr.nullable:
         return array
     if not attr.has_default or attr.default is None and not attr.default_is_expression:
-        row = array.is_null().to_pylist().index(True)
+        row = pc.index(array.is_null(), True).as_py()
         raise MissingAttributeError(
-            f"Cannot insert NULL into {table_name}.{attr.name} (row {row}): the attribute is not nullable "
+            f"Cannot store NULL in {table_name}.{attr.name} (row {row}): the attribute is not nullable "
             "and has no default. Give a value, or declare it with `= null`.")
     value = (clock or _Clock(backend)).now() if attr.default_is_expression else default_value(attr)
     filler = convert_column(_ObjectColumn([value]), attr, table_name, backend)

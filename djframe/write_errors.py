@@ -10,25 +10,45 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-_PROBE = 1000  # rows looked up per query when searching for the offending one
+from .errors import DataJointError
+
+_PROBE = 250  # rows looked up per query when searching for the offending one
+_PROBES = 8  # queries at most: the search explains an error, it must not outlast it
 
 
-def duplicate_message(table, data: pa.Table, error) -> str:
-    """The duplicated primary key or unique-index value: within the rows, or already stored."""
+def duplicate_message(table, data: pa.Table, error, *, update=False) -> str:
+    """The duplicated primary key or unique-index value: within the rows, or already stored.
+
+    ``update``: the row itself is stored, so only unique indexes can collide.
+    """
     text = f"Duplicate entry in {table.full_table_name}"
-    for columns, what in _unique_column_sets(table, data):
+    try:
+        found = _find_duplicate(table, data, update)
+    except DataJointError:  # the search must not hide the original error
+        found = None
+    if found is None:
+        return f"{text}: {error}. Check the primary key and the unique indexes of the table."
+    what, value, stored = found
+    if not stored:
+        return (f"{text}: {what} {value} appears twice in the rows being written. Remove one of them"
+                + (", or pass skip_duplicates=True to keep the first." if what == "key" else "."))
+    if what == "key":
+        return (f"{text}: key {value} already exists. To ignore duplicate entries in insert, set "
+                "skip_duplicates=True (or replace=True to overwrite the stored row).")
+    return f"{text}: {what} value {value} is already used by another row. Use a different value: the index allows " \
+        "each value once."
+
+
+def _find_duplicate(table, data, update):
+    """(what, value, already stored) of the first clash, or None."""
+    for columns, what in list(_unique_column_sets(table, data))[update:]:
         found = _repeated(data, columns)
         if found is not None:
-            return (f"{text}: {what} {found} appears twice in the rows being written. Remove one of them"
-                    + (", or pass skip_duplicates=True to keep the first." if what == "key" else "."))
+            return what, found, False
         found = _stored(table, data, columns)
         if found is not None:
-            if what == "key":
-                return (f"{text}: key {found} already exists. To ignore duplicate entries in insert, set "
-                        "skip_duplicates=True (or replace=True to overwrite the stored row).")
-            return (f"{text}: {what} value {found} is already used by another row. Use a different value: the "
-                    "index allows each value once.")
-    return f"{text}: {error}. Check the primary key and the unique indexes of the table."
+            return what, found, True
+    return None
 
 
 def _unique_column_sets(table, data):
@@ -51,34 +71,51 @@ def _repeated(data: pa.Table, columns):
 def _stored(table, data: pa.Table, columns):
     if not columns or not all(c in data.column_names for c in columns):
         return None
-    rows = [r for r in data.select(columns).to_pylist() if None not in r.values()]
     source = table.proj(*[c for c in columns if c not in table.primary_key])
-    for start in range(0, len(rows), _PROBE):
-        hits = (source & rows[start:start + _PROBE]).to_dicts(limit=1)
+    for chunk in _distinct_chunks(data, columns):
+        hits = (source & chunk).to_dicts(limit=1)
         if hits:
             return {c: hits[0][c] for c in columns}
     return None
 
 
-def missing_parent_message(table, data: pa.Table, error, verb="insert") -> str:
+def _distinct_chunks(data: pa.Table, columns):
+    """The distinct non-null value combinations of `columns`, as lists of dicts to restrict by (the first
+    _PROBES chunks only)."""
+    import polars as pl
+    rows = pl.from_arrow(data.select(columns)).drop_nulls().unique(maintain_order=True).to_dicts()
+    for start in range(0, min(len(rows), _PROBE * _PROBES), _PROBE):
+        yield rows[start:start + _PROBE]
+
+
+def missing_parent_message(table, data: pa.Table, error, verb="insert into") -> str:
     """The first row whose foreign key finds no parent row."""
+    try:
+        found = _find_orphan(table, data)
+    except DataJointError:  # the search must not hide the original error
+        found = None
+    if found is None:
+        return (f"Cannot {verb} {table.full_table_name}: a foreign key has no matching parent row ({error}). Insert "
+                "the parent rows first.")
+    parent, row, fk = found
+    return (f"Cannot {verb} {table.full_table_name}: the parent table {parent.full_table_name} has no row {row} "
+            f"(foreign key {fk.child_attributes}). Insert the parent row first, or correct the value.")
+
+
+def _find_orphan(table, data):
+    """(parent table, parent key, foreign key) of the first row without a parent, or None."""
     from .table import FreeTable
     for fk in table.spec.foreign_keys:
         if not all(c in data.column_names for c in fk.child_attributes):
             continue
         parent = FreeTable(table.connection, fk.parent_schema, fk.parent_table)
-        wanted = [{p: r[c] for c, p in fk.attr_map} for r in data.select(fk.child_attributes).to_pylist()
-                  if None not in r.values()]
-        for start in range(0, len(wanted), _PROBE):
-            chunk = wanted[start:start + _PROBE]
+        renamed = data.select(fk.child_attributes).rename_columns(fk.parent_attributes)
+        for chunk in _distinct_chunks(renamed, fk.parent_attributes):
             found = {tuple(k[p] for p in fk.parent_attributes) for k in (parent & chunk).keys()}
             for r in chunk:
                 if tuple(r[p] for p in fk.parent_attributes) not in found:
-                    return (f"Cannot {verb} {table.full_table_name}: the parent table {parent.full_table_name} has no "
-                            f"row {r} (foreign key {fk.child_attributes}). Insert the parent row first, or correct "
-                            "the value.")
-    return (f"Cannot {verb} {table.full_table_name}: a foreign key has no matching parent row ({error}). Insert the "
-            "parent rows first.")
+                    return parent, r, fk
+    return None
 
 
 def query_duplicate_message(table, query, error) -> str:

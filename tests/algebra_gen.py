@@ -245,6 +245,8 @@ class Generator:
         computed = tuple((self.fresh(ev.agg_kind(agg, g)), agg) for agg in
                          (self.aggregate(g) for _ in range(self.draw(st.integers(1, 3)))))
         candidates = [ev.Table(name) for name, t in sorted(self.tables.items()) if set(t.pk) <= set(g.names)]
+        candidates += [ev.Proj(x, tuple(a for a in self.tables[x.name].secondary if a not in g.names), ())
+                       for x in candidates]
         lineaged = [a.name for a in g.attrs if a.lineage is not None]
         if lineaged:
             candidates.append(ev.UDistinct(tuple(self.subset(lineaged, 1)), group))
@@ -253,7 +255,8 @@ class Generator:
             candidates.append(other)
         if not candidates:
             return ev.UAggr((), group, computed)
-        child = self.pick(candidates)
+        valid = [x for x in candidates if not ev.lineage_conflicts(self.evaluate(x), g)]
+        child = self.pick(valid if valid and self.chance(85) else candidates)
         c = self.evaluate(child)
         keep = ("...",) if self.chance(30) else tuple(self.subset(c.secondary))
         node = ev.Aggr(child, group, keep, computed, self.chance(40))
@@ -274,7 +277,11 @@ class Generator:
         return ev.UAggr(tuple(self.subset(rel.names)[:2]), child, computed)
 
     def _top(self, depth):
-        child, rel = self.rel(depth - 1)
+        if depth >= 2 and self.chance(35):  # a Top of a Top: inherited order, offsets and limits combine
+            child = self._top(depth - 1)
+            rel = self.evaluate(child)
+        else:
+            child, rel = self.rel(depth - 1)
         order = None
         if not isinstance(child, ev.Top) or self.chance(50):
             # KEY last makes the order total -- unless NULLs in the key tie; then every attribute is used
@@ -283,7 +290,7 @@ class Generator:
             order = tuple(terms + [self.pick(["KEY", "KEY DESC"])])
         elif any(rel.attr(k).nullable for k in rel.pk):
             order = tuple(rel.names) + ("KEY",)
-        limit = self.pick([None, 0, 1, 2, 3, 5])
+        limit = self.pick([None, 0, 1, 2, 2, 3, 3, 5])
         return ev.Top(child, limit, order, self.pick([0, 0, 1, 2]))
 
     # ----- conditions, terms, aggregates -----
@@ -293,7 +300,7 @@ class Generator:
         if kind == "bool":
             return ev.CBool(self.chance(70))
         if kind == "dict":
-            items = [(a.name, self.pick(DOMAIN[a.kind] + [None])) for a in self.subset(rel.attrs)[:2]]
+            items = [(a.name, self.value(rel, a, nulls=True)) for a in self.subset(rel.attrs)[:2]]
             if self.chance(20):
                 items.append(("no_such_attr", 1))
             return ev.CDict(tuple(items))
@@ -336,7 +343,14 @@ class Generator:
             return ev.NotP(self.predicate(rel, level + 1))
         numeric = [x.name for x in rel.attrs if x.kind == "num"]
         term = self.computed(numeric) if a.kind == "num" and self.chance(30) else ev.Col(a.name)
-        return ev.Cmp(self.pick(["=", "<>", "<", "<=", ">", ">="]), term, ev.Lit(self.pick(DOMAIN[a.kind])))
+        return ev.Cmp(self.pick(["=", "<>", "<", "<=", ">", ">="]), term, ev.Lit(self.value(rel, a)))
+
+    def value(self, rel: ev.Rel, a: ev.Attr, nulls=False):
+        """A literal for attribute a: mostly one that occurs in the rows, so restrictions select something."""
+        present = [v for v in rel.frame[a.name].to_list() if v is not None or nulls] if rel.frame.height else []
+        if present and self.chance(70):
+            return self.pick(sorted(set(present), key=repr))
+        return self.pick(DOMAIN[a.kind] + ([None] if nulls else []))
 
     def computed(self, numeric):
         col = ev.Col(self.pick(numeric))

@@ -461,7 +461,9 @@ NUMERIC_DTYPES = st.sampled_from([
 def numeric_arrays(draw):
     dtype = np.dtype(draw(NUMERIC_DTYPES))
     shape = draw(hnp.array_shapes(min_dims=1, max_dims=4, min_side=0, max_side=5))
-    arr = draw(hnp.arrays(dtype, shape))
+    # the reference decodes complex infinities wrongly (real + 1j * imag gives nan + inf j)
+    elements = hnp.from_dtype(dtype, allow_infinity=False) if dtype.kind == "c" else None
+    arr = draw(hnp.arrays(dtype, shape, elements=elements))
     if draw(st.booleans()):
         arr = np.asfortranarray(arr)
     return arr
@@ -549,7 +551,7 @@ def _check_oracle(mine, theirs):
 
 
 @needs_ref
-@pytest.mark.parametrize("pair", _oracle_objects(), ids=lambda p: repr(p[0])[:30])
+@pytest.mark.parametrize("pair", _oracle_objects(), ids=lambda p: type(p[0]).__name__)  # repr of a set varies by process
 def test_reference_byte_identical(pair):
     _check_oracle(*pair)
 

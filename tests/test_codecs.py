@@ -315,3 +315,36 @@ def test_declaration_rejects_unknown_codecs_and_modes(schema):
     for text in ("<no_such_codec>", "<hash>", "<object>"):
         with pytest.raises(DeclarationError):
             schema(type("Bad", (dj.Manual,), {"definition": f"bid : int32\n---\nv : {text}\n"}))
+
+
+# ----- whole-column decoding ------------------------------------------------------------------------
+@pytest.mark.parametrize("arrays", [
+    [np.random.default_rng(i).normal(size=400) for i in range(12)],  # compressed rows
+    [np.arange(12, dtype=np.int16).reshape(3, 4) + i for i in range(12)],  # raw, 2-d (column-major)
+    [np.zeros((2, 3, 2)) + i for i in range(12)],  # compressed, 3-d
+    [np.array([True, False, True])] * 12,
+], ids=["float-compressed", "int16-2d", "float-3d", "bool"])
+def test_uniform_column_decodes_like_unpack(arrays):
+    from djframe.codecs.blob import pack_many, stack_if_uniform, unpack
+    from djframe.codecs.columns import unpack_uniform
+    blobs = pack_many(arrays)
+    stacked = unpack_uniform(blobs)
+    assert stacked is not None and stacked.shape == (12,) + arrays[0].shape
+    for row, blob in zip(stacked, blobs):
+        expected = unpack(blob)
+        assert row.dtype == expected.dtype and np.array_equal(row, expected)
+    assert stack_if_uniform(list(stacked)) is not None  # rows of one array are recognised, not copied
+    assert np.shares_memory(stack_if_uniform(list(stacked)), stacked)
+
+
+def test_non_uniform_or_corrupt_columns_take_the_general_path():
+    from djframe.codecs.blob import pack_many, unpack_many
+    from djframe.codecs.columns import unpack_uniform
+    assert unpack_uniform(pack_many([np.arange(3.0)] * 9 + [np.arange(4.0)])) is None
+    assert unpack_uniform(pack_many([np.arange(3.0)] * 9 + [None])) is None
+    assert unpack_uniform(pack_many([np.arange(3.0)] * 9 + ["text"])) is None
+    blobs = pack_many([np.zeros(300)] * 9)
+    blobs[3] = blobs[3][:-1] + bytes([blobs[3][-1] ^ 1])  # breaks the zlib checksum
+    assert unpack_uniform(blobs) is None
+    with pytest.raises(DataJointError, match="Not a valid DataJoint blob"):
+        unpack_many(blobs)

@@ -10,7 +10,7 @@ import pytest
 
 import djframe as dj
 from djframe.errors import (DataJointError, DuplicateError, IntegrityError, InvalidValueError, MissingTableError,
-                            QuerySyntaxError)
+                            QueryError, QuerySyntaxError)
 
 HOSTILE = ["a'b", 'say "hi"', "back\\slash", "\\", "\\N", "NULL", "", "100%", "_x_", "a;b", "-- c", "/* c */",
            "tab\there", "line\nbreak", "cr\rhere", "trailing ", "ünï😀", "'; DROP TABLE x; --", "\\'",
@@ -48,6 +48,11 @@ def test_session_is_strict(my):
     mode = my.backend.fetch_rows("SELECT @@SESSION.sql_mode")[0][0]
     for flag in ("STRICT_ALL_TABLES", "ONLY_FULL_GROUP_BY", "NO_ZERO_DATE", "ERROR_FOR_DIVISION_BY_ZERO"):
         assert flag in mode
+    assert my.backend.fetch_arrow("SELECT @@SESSION.sql_mode AS m").column(0)[0].as_py() == mode  # connectorx too
+    loose = "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES GROUP BY TABLE_SCHEMA"
+    with pytest.raises(QueryError, match="GROUP BY"):
+        my.backend.fetch_arrow(loose)
+    assert my.backend.fetch_arrow("SELECT NULL AS z, 1 AS a").num_rows == 1  # connectorx cannot type NULL
 
 
 def test_ddl_layout(my, schema):
@@ -163,6 +168,36 @@ def test_replace_and_skip_keep_children(my, schema):
         Parent.insert1((1, "x"))
     with pytest.raises(IntegrityError):
         Kid.insert1((9, 1))
+
+
+def test_skip_duplicates_fast_path(my, schema):
+    @schema
+    class Parent(dj.Manual):
+        definition = """
+        p : int32
+        ---
+        v : varchar(10)
+        """
+
+    @schema
+    class Kid(dj.Manual):
+        definition = """
+        -> Parent
+        k : int32
+        """
+
+    Parent.insert([(i, "a") for i in range(100)])
+    Parent.insert([(i, "b") for i in range(150)], skip_duplicates=True)  # LOCAL load, 100 duplicate warnings
+    assert Parent.fetch("v", order_by="p").tolist() == ["a"] * 100 + ["b"] * 50
+    n = 70000  # more duplicate warnings than the server keeps (65535): the staging path decides
+    Parent.insert(pa.table({"p": np.arange(n), "v": ["c"] * n}), skip_duplicates=True)
+    assert len(Parent & "v = 'c'") == n - 150
+    with pytest.raises(IntegrityError):  # a missing parent is not a duplicate: nothing lands
+        Kid.insert([(1, 1), (10**6, 1)], skip_duplicates=True)
+    with pytest.raises(InvalidValueError):
+        my.backend.ingest(schema.database, "parent", pa.table({"p": [500], "v": ["x" * 11]}), skip_duplicates=True,
+                          primary_key=["p"])
+    assert len(Kid()) == 0 and len(Parent()) == n
 
 
 def test_numeric_limits_and_types(my, schema):
@@ -293,8 +328,8 @@ def test_reference_client_reads_and_writes_djframe_tables(my, schema):
         visit : int16
         """
 
-    row = dict(animal_id=1, name='Tom "t" \\ %', born=dt.date(2020, 1, 1), seen=dt.datetime(2024, 1, 2, 3, 4, 5, 678000),
-               ident=uuid.UUID(int=7), kind="it's", amount=decimal.Decimal("12.34"), meta={"a": [1, 2]}, flag=True,
+    row = dict(animal_id=1, name='Tom "t" \\ %', born=dt.date(2020, 1, 1),
+               seen=dt.datetime(2024, 1, 2, 3, 4, 5, 678000), ident=uuid.UUID(int=7), kind="it's", amount=decimal.Decimal("12.34"), meta={"a": [1, 2]}, flag=True,
                data=np.arange(5))
     Animal.insert1(row)
     Visit.insert1((1, 1))

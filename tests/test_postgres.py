@@ -116,6 +116,7 @@ def test_enum_types_are_named_shared_and_kept_while_used(schema, conn):
     First.insert1({"first_id": 1})
     Second.insert1({"second_id": 1, "sex": "M", "kind": "bird"})
     assert First.fetch1("sex") == "U" and (Second & {"kind": "bird"}).keys() == [{"second_id": 1}]
+    assert len(Second & {"kind": "fish"}) == 0 and len(Second - {"kind": "fish"}) == 1  # not a value: no match
     Second.drop()
     assert enum_types(conn, schema.database) == {"enum_e54fc739"}  # still used by first
     assert First.fetch1("sex") == "U"

@@ -136,3 +136,123 @@ def test_random_expressions_match_the_evaluator(pipelines, data):
     for bad in gen.expected_errors:
         with pytest.raises(DataJointError):
             build(bad, classes)
+
+
+# ----- specific behaviours on every backend ----------------------------------------------------
+@pytest.fixture
+def lab(schema):
+    """Subjects, an optional buddy (a nullable secondary foreign key), sessions."""
+
+    @schema
+    class Subject(dj.Manual):
+        definition = """
+        subject_id : int32
+        ---
+        name : varchar(20)
+        weight = null : float64
+        """
+
+    @schema
+    class Pairing(dj.Manual):
+        definition = """
+        pairing : int16
+        ---
+        -> [nullable] Subject
+        note = null : varchar(20)
+        """
+
+    @schema
+    class Session(dj.Manual):
+        definition = """
+        -> Subject
+        session : int16
+        ---
+        note = null : varchar(20)
+        """
+
+    Subject.insert([(1, "a", 20.0), (2, "b", None), (3, "c", 31.5)])
+    Pairing.insert([(1, 1, "x"), (2, None, None), (3, 3, "y")])
+    Session.insert([(1, 1, "x"), (1, 2, None), (2, 1, "z")])
+    return Subject, Pairing, Session
+
+
+def test_semijoin_and_antijoin_partition_even_with_nulls(lab):
+    Subject, Pairing, Session = lab
+    inside, outside = Pairing & Session, Pairing - Session
+    assert sorted(inside.to_arrays("pairing").tolist()) == [1]
+    assert sorted(outside.to_arrays("pairing").tolist()) == [2, 3]  # the NULL subject is never matched
+    assert len(inside) + len(outside) == len(Pairing())
+
+
+def test_semantic_check_and_its_escape(lab):
+    Subject, Pairing, Session = lab
+    with pytest.raises(DataJointError, match="lineage"):
+        Pairing * Session  # `note` is a secondary attribute of both: no lineage
+    joined = Pairing.join(Session, semantic_check=False)
+    assert joined.to_dicts() == [{"pairing": 1, "subject_id": 1, "session": 1, "note": "x"}]
+    assert len(Pairing.proj("subject_id") * Session) == 3
+    assert len(Session.restrict(Pairing, semantic_check=False)) == 1
+    with pytest.raises(DataJointError, match="different lineages"):
+        Subject * Pairing.proj(subject_id="pairing")
+
+
+def test_aggregation_defaults_and_exclusion(lab):
+    Subject, _, Session = lab
+    rows = Subject.aggr(Session, star="count(*)", n="count(session)", s="sum(session)").to_dicts(order_by="KEY")
+    assert [(r["star"], r["n"], r["s"]) for r in rows] == [(2, 2, 3), (1, 1, 1), (1, 0, None)]
+    assert Subject.aggr(Session, n="count(*)", exclude_nonmatching=True).keys() == \
+        [{"subject_id": 1}, {"subject_id": 2}]
+    with_name = Subject.aggr(Session, ..., n="count(session)") & "n = 0"
+    assert with_name.to_dicts() == [{"subject_id": 3, "name": "c", "weight": 31.5, "n": 0}]
+    assert dj.U().aggr(Session & "session > 5", n="count(*)").fetch1("n") == 0
+
+
+def test_top_of_top_is_a_subset(lab):
+    Subject, _, _ = lab
+    first_two = Subject & dj.Top(2, "KEY")
+    assert (first_two & dj.Top(5, None, offset=1)).keys() == [{"subject_id": 2}]
+    assert (Subject & dj.Top(None, "weight DESC", offset=1)).keys(order_by="KEY") == \
+        [{"subject_id": 1}, {"subject_id": 2}]  # NULL weights sort last when descending
+    assert (Subject & dj.Top(1, "weight")).keys() == [{"subject_id": 2}]  # ... and first ascending
+
+
+def test_restriction_by_frames_records_and_user_sql(lab):
+    import pandas as pd
+    import polars as pl
+    Subject, _, Session = lab
+    assert len(Subject & pd.DataFrame({"subject_id": [1, 3]})) == 2
+    assert len(Subject & pl.DataFrame({"subject_id": [2], "other": [0]})) == 1
+    assert len(Subject & Subject.to_arrays()[:1][0]) == 1
+    assert len(Subject & 'name in ("a", "b") and weight is null') == 1
+    with pytest.raises(DataJointError, match="available attributes: subject_id, name, weight"):
+        Subject & "height > 2"
+
+
+def test_closure_insert_from_aggregation(lab, schema):
+    Subject, _, Session = lab
+
+    @schema
+    class Summary(dj.Manual):
+        definition = """
+        -> Subject
+        ---
+        n : int32
+        """
+
+    Summary.insert(Subject.aggr(Session, n="count(session)"))
+    assert dict(zip(*Summary.to_arrays("subject_id", "n"))) == {1: 2, 2: 1, 3: 0}
+    again = (Summary * Subject & "n > 0").proj("name", twice="2 * n")
+    assert sorted(again.to_arrays("twice").tolist()) == [2, 4]
+
+
+def test_looking_at_results(lab):
+    Subject, _, Session = lab
+    text = repr(Session * Subject)
+    assert text.splitlines()[0].split()[:3] == ["*subject_id", "*session", "note"] and "(Total: 3)" in text
+    html = (Session * Subject)._repr_html_()
+    assert "<table" in html and "class=pk" in html and "Total: 3" in html
+    assert (Session * Subject).describe().splitlines()[2] == "---"
+    assert [r["session"] for r in Session.head(2)] == [1, 2] and Session.tail(1)[0]["subject_id"] == 2
+    assert {"subject_id": 2, "session": 1} in Session() and "note = 'q'" not in Session()
+    assert sorted(r["session"] for r in iter(Session & {"subject_id": 1})) == [1, 2]
+    assert bool(Session) and not (Session & False) and len(dj.U("note") & Session) == 3

@@ -159,15 +159,19 @@ class Backend:
         raise NotImplementedError("abstract")
 
     def conflict_clause(self, names, primary_key, skip_duplicates, replace) -> str:
-        """ON CONFLICT clause (PostgreSQL and SQLite spelling) for skip_duplicates / replace."""
+        """ON CONFLICT clause (PostgreSQL and SQLite spelling) for skip_duplicates / replace.
+
+        skip_duplicates skips a clash on any unique key, as MySQL's ON DUPLICATE KEY does; replace
+        overwrites the row with the same primary key (a clash on a unique index still raises).
+        """
         if not (skip_duplicates or replace) or not primary_key:
             return ""
-        target = ", ".join(self.quote(k) for k in primary_key)
         others = [n for n in names if n not in primary_key]
         if replace and others:
+            target = ", ".join(self.quote(k) for k in primary_key)
             sets = ", ".join(f"{self.quote(n)} = excluded.{self.quote(n)}" for n in others)
             return f" ON CONFLICT ({target}) DO UPDATE SET {sets}"
-        return f" ON CONFLICT ({target}) DO NOTHING"
+        return " ON CONFLICT DO NOTHING"
 
     def insert_select(self, schema, table, names, select_sql, *, skip_duplicates=False, replace=False,
                       primary_key=()) -> int:

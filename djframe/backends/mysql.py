@@ -13,6 +13,7 @@ into a warning, the warnings are read back and raised.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import re
 import ssl
@@ -22,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote as url_quote
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pymysql
@@ -36,6 +38,7 @@ from .base import LINEAGE_TABLE, Backend, ColumnInfo
 
 SQL_MODE = ("NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,STRICT_ALL_TABLES,"
             "NO_ENGINE_SUBSTITUTION,ONLY_FULL_GROUP_BY")
+SESSION_MODE = f"SET SESSION sql_mode = '{SQL_MODE}', max_error_count = 65535"  # also on connectorx's
 SYSTEM_SCHEMAS = ("information_schema", "mysql", "performance_schema", "sys")
 LOCAL_INFILE_REFUSED = {1148, 2068, 3948, 3950}
 RECONNECTABLE = {0, 2006, 2013}
@@ -56,6 +59,7 @@ _ERROR_CLASS = {code: cls for cls, codes in _ERRORS.items() for code in codes}
 _MYSQL_ESCAPE = re.compile(r"\\(.)|'(')", re.S)
 _UNESCAPE = {"0": "\0", "n": "\n", "r": "\r", "t": "\t", "Z": "\x1a", "b": "\b"}
 _HAS_LIMIT = re.compile(r"\bLIMIT\s+\d+(\s+OFFSET\s+\d+)?\s*$", re.I)
+_NULL_COLUMN = re.compile(r"(?:SELECT|,)\s*\(?\s*NULL\s*\)?\s+AS\s", re.I)  # a bare NULL column
 _CX_ERROR = re.compile(r"ERROR (\d+) \(\w+\): (.*?)\s*}?\s*$", re.S)
 
 _INT_TYPES = {"tinyint": 8, "smallint": 16, "int": 32, "bigint": 64}
@@ -89,7 +93,7 @@ class MySQLBackend(Backend):
         try:
             return pymysql.connect(host=self.host, port=self.port, user=self.user, password=self.password,
                                    autocommit=True, local_infile=True, charset="utf8mb4", ssl=self._ssl(),
-                                   init_command=f"SET SESSION sql_mode = '{SQL_MODE}'")
+                                   init_command=SESSION_MODE)
         except pymysql.err.MySQLError as e:
             error = self.translate_error(e)
             raise error.__class__(f"Cannot connect to MySQL at {self.host}:{self.port} as {self.user!r}: {error}") \
@@ -109,7 +113,8 @@ class MySQLBackend(Backend):
     def url(self) -> str:
         """connectorx URL; its path must be a database every user can read (database_name is PG-only)."""
         user, password = url_quote(self.user, safe=""), url_quote(self.password, safe="")
-        return f"mysql://{user}:{password}@{self.host}:{self.port}/information_schema"
+        tls = "?ssl-mode=REQUIRED" if self.use_tls else ""
+        return f"mysql://{user}:{password}@{self.host}:{self.port}/information_schema{tls}"
 
     # ----- identifiers and literals ----------------------------------------------------------
     def quote(self, identifier: str) -> str:
@@ -123,8 +128,14 @@ class MySQLBackend(Backend):
         return "X'" + value.hex + "'"
 
     def typed_literal(self, value, attribute: Attribute) -> str:
-        if attribute.type.kind == "bool" and value is not None:
+        """Compare as the column stores: 1/0 for bool, text for strings, naive UTC for aware datetimes."""
+        kind = attribute.type.kind
+        if kind == "bool" and value is not None:
             return "1" if value else "0"
+        if kind in ("char", "varchar", "enum", "text") and value is not None and not isinstance(value, str):
+            return self.string_literal(str(value))  # a number would make MySQL compare numerically
+        if isinstance(value, dt.datetime) and value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
         return self.literal(value, attribute)
 
     # ----- execution -------------------------------------------------------------------------
@@ -148,8 +159,8 @@ class MySQLBackend(Backend):
         return self._run(sql, params, fetch=True)
 
     def _use_connectorx(self, sql: str) -> bool:
-        """connectorx sees only committed data and returns decimals as decimal128(38, 10)."""
-        return not self._in_transaction and not any(name in sql for name in self._exact_tables)
+        """connectorx sees only committed data, rounds decimals to (38, 10) and panics on NULL-typed columns."""
+        return not (self._in_transaction or _NULL_COLUMN.search(sql) or any(t in sql for t in self._exact_tables))
 
     def fetch_arrow(self, sql: str) -> pa.Table:
         if self._use_connectorx(sql):
@@ -172,11 +183,14 @@ class MySQLBackend(Backend):
         """Arrow from connectorx, or None when it cannot convert a column type (session fallback)."""
         import connectorx as cx
         try:
-            return cx.read_sql(self.url, sql, return_type=return_type, **kwargs)
+            return cx.read_sql(self.url, sql, return_type=return_type, pre_execution_query=SESSION_MODE, **kwargs)
         except RuntimeError as e:
             if _CX_ERROR.search(str(e)):
                 raise self.translate_error(e, sql) from None
-            return None
+        except BaseException as e:  # a Rust panic on a type it does not map (a BaseException)
+            if type(e).__name__ != "PanicException":
+                raise
+        return None
 
     def _fetch_session(self, sql: str) -> pa.Table:
         """Arrow from the pymysql session (sees uncommitted writes of the open transaction)."""
@@ -267,37 +281,88 @@ class MySQLBackend(Backend):
                primary_key=()) -> int:
         if not data.num_rows:
             return 0
-        if not data.num_columns:
-            return self.execute(f"INSERT INTO {self.full_name(schema, table)} () VALUES "
-                                + ", ".join(["()"] * data.num_rows))
-        with self._atomic():
-            if self._local_infile:
-                try:
-                    return self._load(schema, table, data, skip_duplicates, replace, primary_key)
-                except errors.DataJointError as e:
-                    if _errno(e) not in LOCAL_INFILE_REFUSED:
-                        raise
-                    self._local_infile = False  # the server or client refuses LOCAL INFILE
-            return self._insert_rows(schema, table, data, skip_duplicates, replace, primary_key)
-
-    def _load(self, schema, table, data, skip_duplicates, replace, primary_key) -> int:
-        """LOAD DATA into the table, or into a temporary twin then INSERT ... SELECT for upserts."""
         target = self.full_name(schema, table)
-        names = data.column_names
-        if not (skip_duplicates or replace):
-            return self._load_file(target, data)
-        tmp = self.full_name(schema, f"~load_{uuid.uuid4().hex[:12]}")
-        cols = ", ".join(self.quote(c) for c in names)
-        self.execute(f"CREATE TEMPORARY TABLE {tmp} AS SELECT {cols} FROM {target} LIMIT 0")
+        if not data.num_columns:
+            return self.execute(f"INSERT INTO {target} () VALUES " + ", ".join(["()"] * data.num_rows))
+        with self._atomic():
+            if not (skip_duplicates or replace) or not primary_key:
+                return self._fill(target, data)
+            if not replace and self._local_infile:
+                count = self._load_skipping(target, data)
+                if count is not None:
+                    return count
+            if replace and set(primary_key) <= set(data.column_names):
+                data = _first_per_key(data, primary_key, last=True)  # the last row of a repeated key wins
+            with self._temporary(schema, f"SELECT {self._cols(data.column_names)} FROM {target} LIMIT 0") as tmp:
+                self._fill(tmp, data)
+                return self._merge(target, tmp, data.column_names, primary_key, replace)
+
+    def _load_skipping(self, target: str, data: pa.Table) -> int | None:
+        """Fast skip_duplicates: a LOCAL load already skips rows that clash on a unique key, with a
+        1062 warning each. Any other warning undoes the load (None: take the staging path)."""
+        self.savepoint("djframe_skip")
         try:
-            count = self._load_file(tmp, data)
-            self.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {tmp}"
-                         + self._odku(target, names, primary_key, skip_duplicates, replace))
-        finally:
-            self.execute(f"DROP TEMPORARY TABLE IF EXISTS {tmp}")
+            count = self._load_file(target, data, tolerate={1062})
+        except errors.DataJointError:
+            self.rollback_to_savepoint("djframe_skip")
+            return None
+        self.release_savepoint("djframe_skip")
         return count
 
-    def _load_file(self, target: str, data: pa.Table) -> int:
+    def _cols(self, names, alias="") -> str:
+        return ", ".join(f"{alias}{self.quote(c)}" for c in names)
+
+    @contextlib.contextmanager
+    def _temporary(self, schema: str, select_sql: str):
+        """A session-private staging table shaped by `select_sql`, dropped afterwards."""
+        tmp = self.full_name(schema, f"~stage_{uuid.uuid4().hex[:12]}")
+        self.execute(f"CREATE TEMPORARY TABLE {tmp} AS {select_sql}")
+        try:
+            yield tmp
+        finally:
+            self.execute(f"DROP TEMPORARY TABLE IF EXISTS {tmp}")
+
+    def _merge(self, target: str, tmp: str, names, primary_key, replace: bool) -> int:
+        """Staged rows -> target. skip: a no-op ON DUPLICATE KEY UPDATE skips a clash on any unique key.
+
+        replace: rows whose primary key exists are updated in place (never REPLACE INTO, which deletes
+        rows that have children, nor ON DUPLICATE KEY, which would overwrite a row that merely shares a
+        unique value), then the rows with new keys are inserted.
+        """
+        cols, src = self._cols(names), self._cols(names, "s.")
+        insert = f"INSERT INTO {target} ({cols}) SELECT {src} FROM {tmp} AS s"
+        if not replace or not set(primary_key) <= set(names):  # e.g. a singleton's hidden key takes its default
+            return self.execute(insert + self._odku(target, names, primary_key, replace))
+        on = " AND ".join(f"d.{self.quote(k)} = s.{self.quote(k)}" for k in primary_key)
+        others = [n for n in names if n not in primary_key]
+        count = 0
+        if others:
+            sets = ", ".join(f"d.{self.quote(n)} = s.{self.quote(n)}" for n in others)
+            count += self.execute(f"UPDATE {target} AS d JOIN {tmp} AS s ON {on} SET {sets}")
+        return count + self.execute(f"{insert} WHERE NOT EXISTS (SELECT 1 FROM {target} AS d WHERE {on})")
+
+    def _odku(self, target, names, primary_key, replace) -> str:
+        """ON DUPLICATE KEY UPDATE: VALUES() to replace, else a no-op assignment to skip."""
+        prefix = f"{target}." if target else ""
+        others = [n for n in names if n not in primary_key]
+        if replace and others:
+            return " ON DUPLICATE KEY UPDATE " + ", ".join(f"{prefix}{self.quote(n)} = VALUES({self.quote(n)})"
+                                                            for n in others)
+        k = prefix + self.quote(primary_key[0])
+        return f" ON DUPLICATE KEY UPDATE {k} = {k}"
+
+    def _fill(self, target: str, data: pa.Table) -> int:
+        """LOAD DATA LOCAL, or multi-row INSERTs where the server or client refuses LOCAL INFILE."""
+        if self._local_infile:
+            try:
+                return self._load_file(target, data)
+            except errors.DataJointError as e:
+                if _errno(e) not in LOCAL_INFILE_REFUSED:
+                    raise
+                self._local_infile = False
+        return self._insert_rows(target, data)
+
+    def _load_file(self, target: str, data: pa.Table, tolerate=()) -> int:
         """Write the escaped TSV, LOAD DATA LOCAL it, and raise on any warning (LOCAL implies IGNORE)."""
         columns, sets = [], []
         for i, name in enumerate(data.column_names):
@@ -316,55 +381,50 @@ class MySQLBackend(Backend):
             count = self.execute(sql)
         finally:
             os.unlink(path)
-        self._raise_warnings(target)
+        self._raise_warnings(target, tolerate)
         return count
 
-    def _raise_warnings(self, target: str):
+    def _raise_warnings(self, target: str, tolerate=()):
         """LOCAL loads skip bad rows with a warning; strict semantics need them as errors."""
-        problems = [(code, msg) for level, code, msg in self.fetch_rows("SHOW WARNINGS") if level != "Note"]
+        shown = self.fetch_rows("SHOW WARNINGS")
+        problems = [(code, msg) for level, code, msg in shown if level != "Note" and code not in tolerate]
+        if tolerate and not problems and self.fetch_rows("SHOW COUNT(*) WARNINGS")[0][0] > len(shown):
+            problems = [(-1, "more warnings than the server lists")]  # cannot tell they are all tolerated
         if problems:
             code, message = problems[0]
             more = f"; and {len(problems) - 1} more problem(s)" if len(problems) > 1 else ""
             raise self._error(int(code), f"{message}{more} while loading rows into {target}", "")
 
-    def _insert_rows(self, schema, table, data, skip_duplicates, replace, primary_key) -> int:
-        """Fallback without LOCAL INFILE: multi-row INSERTs (pymysql batches executemany)."""
-        target = self.full_name(schema, table)
+    def _insert_rows(self, target: str, data: pa.Table) -> int:
+        """Fallback without LOCAL INFILE: pymysql rewrites executemany into multi-row INSERTs."""
         names = data.column_names
-        sql = (f"INSERT INTO {target} ({', '.join(self.quote(c) for c in names)}) VALUES "
-               f"({', '.join(['%s'] * len(names))})").replace("%", "%%").replace("%%s", "%s")
-        sql += self._odku(target, names, primary_key, skip_duplicates, replace).replace("%", "%%")
+        sql = f"INSERT INTO {target.replace('%', '%%')} ({self._cols(names).replace('%', '%%')}) VALUES " \
+              f"({', '.join(['%s'] * len(names))})"
         count = 0
         for batch in data.to_batches(max_chunksize=10000):
-            rows = list(zip(*(c.to_pylist() for c in batch.columns)))
             try:
                 with self.conn.cursor() as cur:
-                    count += cur.executemany(sql, rows) or 0
+                    count += cur.executemany(sql, list(zip(*(c.to_pylist() for c in batch.columns)))) or 0
             except pymysql.err.MySQLError as e:
                 raise self.translate_error(e, sql) from None
         return count
 
-    def _odku(self, target, names, primary_key, skip_duplicates, replace) -> str:
-        """ON DUPLICATE KEY UPDATE: a no-op assignment skips, VALUES() replaces (never REPLACE INTO)."""
+    def conflict_clause(self, names, primary_key, skip_duplicates, replace) -> str:
+        """MySQL spelling of the upsert clause (unqualified)."""
         if not (skip_duplicates or replace) or not primary_key:
             return ""
-        prefix = f"{target}." if target else ""
-        others = [n for n in names if n not in primary_key]
-        if replace and others:
-            return " ON DUPLICATE KEY UPDATE " + ", ".join(
-                f"{prefix}{self.quote(n)} = VALUES({self.quote(n)})" for n in others)
-        k = self.quote(primary_key[0])
-        return f" ON DUPLICATE KEY UPDATE {prefix}{k} = {prefix}{k}"
-
-    def conflict_clause(self, names, primary_key, skip_duplicates, replace) -> str:
-        return self._odku(None, names, primary_key, skip_duplicates, replace)
+        return self._odku("", names, primary_key, replace)
 
     def insert_select(self, schema, table, names, select_sql, *, skip_duplicates=False, replace=False,
                       primary_key=()) -> int:
         target = self.full_name(schema, table)
-        cols = ", ".join(self.quote(c) for c in names)
-        return self.execute(f"INSERT INTO {target} ({cols}) SELECT * FROM ({select_sql}) AS src"
-                            + self._odku(target, names, primary_key, skip_duplicates, replace))
+        insert = f"INSERT INTO {target} ({self._cols(names)}) SELECT * FROM ({select_sql}) AS src"
+        if not (skip_duplicates or replace) or not primary_key:
+            return self.execute(insert)
+        if not replace:
+            return self.execute(insert + self._odku(target, names, primary_key, False))
+        with self._atomic(), self._temporary(schema, select_sql) as tmp:  # materialised: it may read the target
+            return self._merge(target, tmp, names, primary_key, True)
 
     # ----- fetch normalisation ---------------------------------------------------------------
     def from_storage(self, column, attribute):
@@ -391,8 +451,14 @@ class MySQLBackend(Backend):
     def schema_exists(self, schema):
         return bool(self.fetch_rows("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (schema,)))
 
+    @property
+    def text_collation(self) -> str:
+        """Binary and NO PAD: text matches literally, as on PostgreSQL and SQLite ('a' != 'A' != 'a ')."""
+        return "utf8mb4_nopad_bin" if self.is_mariadb else "utf8mb4_0900_bin"
+
     def create_schema(self, schema):
-        self.execute(f"CREATE DATABASE IF NOT EXISTS {self.quote(schema)}")
+        self.execute(f"CREATE DATABASE IF NOT EXISTS {self.quote(schema)} CHARACTER SET utf8mb4 "
+                     f"COLLATE {self.text_collation}")
 
     def drop_schema(self, schema):
         self.execute(f"DROP DATABASE IF EXISTS {self.quote(schema)}")
@@ -431,7 +497,7 @@ class MySQLBackend(Backend):
     def table_comment(self, schema, table):
         rows = self.fetch_rows("SELECT TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
                                "AND TABLE_NAME = %s", (schema, table))
-        return rows[0][0] or "" if rows else ""
+        return (rows[0][0] or "") if rows else ""
 
     def foreign_keys(self, schema, table=None):
         """(child, spec) per FK, columns in key order, FKs in declaration order (`t_ibfk_<n>`)."""
@@ -496,10 +562,22 @@ class MySQLBackend(Backend):
             return self.uuid_literal(uuid.UUID(a.default))
         return super().default_literal(a, schema)
 
-    def column_sql(self, a: Attribute, schema: str) -> str:
+    def column_sql(self, a: Attribute, schema: str, collation: str | None = None) -> str:
         """Column definition with its inline `:type:comment` (MySQL has no COMMENT ON)."""
-        return (f"{self.quote(a.name)} {self.column_type(a.type, schema)} {self.default_clause(a, schema)} "
+        collate = f" COLLATE {collation}" if collation else ""
+        return (f"{self.quote(a.name)} {self.column_type(a.type, schema)}{collate} {self.default_clause(a, schema)} "
                 f"COMMENT {self.string_literal(self.column_comment(a))}")
+
+    def _parent_collations(self, spec: TableSpec) -> dict[str, str]:
+        """Foreign-key columns take their parent column's collation (MySQL refuses a mismatch, e.g. with a
+        parent declared by the reference client under the server's default collation)."""
+        out = {}
+        for fk in spec.foreign_keys:
+            found = dict(self.fetch_rows(
+                "SELECT COLUMN_NAME, COLLATION_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s "
+                "AND TABLE_NAME = %s AND COLLATION_NAME IS NOT NULL", (fk.parent_schema, fk.parent_table)))
+            out.update({child: found[parent] for child, parent in fk.attr_map if parent in found})
+        return out
 
     def alter_add_column(self, spec: TableSpec, a: Attribute):
         self._alter(spec, f"ADD COLUMN {self.column_sql(a, spec.schema)}")
@@ -514,7 +592,8 @@ class MySQLBackend(Backend):
         self._alter(spec, f"COMMENT = {self.string_literal(comment)}")
 
     def create_table_sql(self, spec: TableSpec) -> str:
-        lines = [self.column_sql(a, spec.schema) for a in spec.attributes]
+        collations = self._parent_collations(spec)
+        lines = [self.column_sql(a, spec.schema, collations.get(a.name)) for a in spec.attributes]
         lines.append(f"PRIMARY KEY ({', '.join(self.quote(k) for k in spec.primary_key)})")
         lines += [self.fk_clause(fk) for fk in spec.foreign_keys]
         for index in spec.indexes:
@@ -522,7 +601,7 @@ class MySQLBackend(Backend):
             lines.append(f"{'UNIQUE ' if index.unique else ''}INDEX ({cols})")
         comment = f" COMMENT={self.string_literal(spec.comment)}" if spec.comment else ""
         return (f"CREATE TABLE {self.full_name(spec.schema, spec.table_name)} (\n  " + ",\n  ".join(lines)
-                + f"\n) ENGINE=InnoDB{comment}")
+                + f"\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={self.text_collation}{comment}")
 
     def create_table(self, spec: TableSpec):
         self.execute(self.create_table_sql(spec))
@@ -547,11 +626,6 @@ class MySQLBackend(Backend):
 
 
 # ----- Arrow <-> MySQL text helpers --------------------------------------------------------------
-_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", np.uint8)
-_NIBBLE = np.zeros(256, np.uint8)
-_NIBBLE[np.frombuffer(b"0123456789", np.uint8)] = np.arange(10)
-_NIBBLE[np.frombuffer(b"abcdef", np.uint8)] = np.arange(10, 16)
-_NIBBLE[np.frombuffer(b"ABCDEF", np.uint8)] = np.arange(10, 16)
 _TSV_ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"), ("\0", "\\0"))
 _NEEDS_ESCAPE = "[\\\\\t\n\r\x00]"
 
@@ -563,6 +637,13 @@ def _errno(error) -> int:
 
 def _unescape(m: re.Match) -> str:
     return m.group(2) or _UNESCAPE.get(m.group(1), m.group(1))
+
+
+def _first_per_key(data: pa.Table, key, last=False) -> pa.Table:
+    """Drop repeated keys within one batch, keeping the first (skip) or the last (replace) row."""
+    index = data.select(key).append_column("__row", pa.array(np.arange(data.num_rows)))
+    kept = index.group_by(key, use_threads=False).aggregate([("__row", "max" if last else "min")]).column(-1)
+    return data if len(kept) == data.num_rows else data.take(pc.sort_indices(kept))
 
 
 def _natural(name: str):
@@ -598,50 +679,23 @@ def _buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return offsets, data[offsets[0]: offsets[-1]] if len(offsets) else data[:0]
 
 
-def _hex_digits(data: np.ndarray) -> np.ndarray:
-    out = np.empty(data.size * 2, np.uint8)
-    out[0::2], out[1::2] = _HEX_DIGITS[data >> 4], _HEX_DIGITS[data & 15]
-    return out
-
-
 def hex_text(arr: pa.Array) -> pa.Array:
-    """Binary -> lowercase hex text, vectorised over the whole data buffer (nulls become empty)."""
-    arr = arr.cast(pa.large_binary())
-    offsets, data = _buffers(arr)
-    return pa.LargeStringArray.from_buffers(len(arr), pa.py_buffer((offsets - offsets[0]) * 2),
-                                            pa.py_buffer(_hex_digits(data)))
+    """Binary -> lowercase hex text (the LOAD DATA form of a binary value, read back with UNHEX)."""
+    return pl.from_arrow(arr.cast(pa.large_binary())).bin.encode("hex").to_arrow().cast(pa.large_string())
 
 
 def _uuid_text(arr: pa.Array) -> pa.Array:
     """binary(16) -> canonical lowercase UUID strings."""
-    filled = arr.cast(pa.large_binary()).fill_null(pa.scalar(b"\0" * 16, pa.large_binary()))
-    offsets, data = _buffers(filled)
-    n = len(arr)
-    if not np.all(np.diff(offsets) == 16):
-        return pa.array([None if v is None else str(uuid.UUID(bytes=v)) if len(v) == 16 else v.hex()
-                         for v in arr.to_pylist()], pa.string())
-    digits = _hex_digits(data).reshape(n, 32)
-    out = np.full((n, 36), ord("-"), np.uint8)
-    for src, dst in ((0, 0), (8, 9), (12, 14), (16, 19), (20, 24)):
-        width = {0: 8, 20: 12}.get(src, 4)
-        out[:, dst:dst + width] = digits[:, src:src + width]
-    text = pa.StringArray.from_buffers(n, pa.py_buffer(np.arange(0, 36 * n + 1, 36, dtype=np.int32)),
-                                       pa.py_buffer(out))
-    return pc.if_else(arr.is_valid(), text, pa.scalar(None, pa.string())) if arr.null_count else text
+    hexed = pl.col("h").bin.encode("hex")
+    parts = [hexed.str.slice(start, n) for start, n in ((0, 8), (8, 4), (12, 4), (16, 4), (20, 12))]
+    frame = pl.DataFrame({"h": pl.from_arrow(arr.cast(pa.large_binary()))})
+    return frame.select(pl.concat_str(parts, separator="-")).to_series().to_arrow().cast(pa.string())
 
 
 def _uuid_bytes(arr: pa.Array) -> pa.Array:
     """Canonical UUID strings (as validated) -> 16 raw bytes each, RFC byte order."""
-    text = arr.cast(pa.large_string()).fill_null("00000000-0000-0000-0000-000000000000")
-    offsets, data = _buffers(pc.replace_substring(text, "-", ""))
-    n = len(arr)
-    if not np.all(np.diff(offsets) == 32):
-        return pa.array([None if v is None else uuid.UUID(v).bytes for v in arr.to_pylist()], pa.binary())
-    nibbles = _NIBBLE[data].reshape(n, 32)
-    raw = (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]
-    out = pa.BinaryArray.from_buffers(pa.binary(), n, [None, pa.py_buffer(np.arange(0, 16 * n + 1, 16, dtype=np.int32)),
-                                                       pa.py_buffer(np.ascontiguousarray(raw))])
-    return pc.if_else(arr.is_valid(), out, pa.scalar(None, pa.binary())) if arr.null_count else out
+    text = pl.from_arrow(arr.cast(pa.large_string())).str.replace_all("-", "", literal=True)
+    return text.str.decode("hex").to_arrow().cast(pa.binary())
 
 
 def tsv_text(column: pa.Array) -> pa.Array:

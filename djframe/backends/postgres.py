@@ -108,33 +108,31 @@ class PostgresBackend(Backend):
         if kind == "bool" and isinstance(value, (bool, int, np.integer)):
             return self.bool_literal(bool(value))
         if kind in ("char", "varchar", "enum", "text") and not isinstance(value, str):
-            return self.string_literal(str(value))
+            value = str(value)
+        if kind == "enum" and value not in attribute.type.enum_values:
+            return "ANY('{}')"  # matches nothing, as on MySQL; the enum type would reject the literal
+        if kind in ("char", "varchar", "enum", "text"):
+            return self.string_literal(value)
         return self.literal(value, attribute)
 
     # ----- execution --------------------------------------------------------------------
-    def execute(self, sql: str, params=None) -> int:
+    def _run(self, sql: str, params, take):
+        """Run one statement on the main connection; `take` reads the cursor before it closes."""
         try:
             with self.conn.cursor() as cur:
                 cur.execute(sql, params)
-                return cur.rowcount
+                return take(cur)
         except Exception as e:
             raise self.translate_error(e, sql) from None
+
+    def execute(self, sql: str, params=None) -> int:
+        return self._run(sql, params, lambda cur: cur.rowcount)
 
     def fetch_rows(self, sql: str, params=None) -> list[tuple]:
-        try:
-            with self.conn.cursor() as cur:
-                cur.execute(sql, params)
-                return cur.fetchall()
-        except Exception as e:
-            raise self.translate_error(e, sql) from None
+        return self._run(sql, params, lambda cur: cur.fetchall())
 
     def fetch_arrow(self, sql: str) -> pa.Table:
-        try:
-            with self.conn.cursor() as cur:
-                cur.execute(sql)
-                return _plain_table(cur.fetch_arrow_table())
-        except Exception as e:
-            raise self.translate_error(e, sql) from None
+        return self._run(sql, None, lambda cur: _plain_table(cur.fetch_arrow_table()))
 
     def begin(self):
         super().begin()

@@ -11,6 +11,7 @@ schema names live in ``"~djframe_schemas"``. Types SQLite cannot hold exactly
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import re
 import sqlite3
 
@@ -41,6 +42,7 @@ class SQLiteBackend(Backend):
         self.path = path
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.conn.execute("PRAGMA foreign_keys = ON")
+        self.conn.execute("PRAGMA case_sensitive_like = ON")  # LIKE matches case as PostgreSQL and MySQL do
         self.conn.execute("PRAGMA journal_mode = WAL")
         self.conn.execute(f'CREATE TABLE IF NOT EXISTS "{SCHEMAS}" (name TEXT PRIMARY KEY)')
         self.conn.execute(
@@ -63,6 +65,12 @@ class SQLiteBackend(Backend):
             return self.string_literal(str(int(value)).zfill(UINT64_DIGITS))
         if attribute.type.kind == "bool" and value is not None:
             return "1" if value else "0"
+        if attribute.type.kind == "decimal" and isinstance(value, (int, float, decimal.Decimal, str)):
+            try:  # stored as text with exactly `scale` digits
+                exact = decimal.Decimal(str(value)).quantize(decimal.Decimal(1).scaleb(-attribute.type.args[1]))
+            except decimal.InvalidOperation:
+                return self.literal(value, attribute)
+            return self.string_literal(str(exact)) if exact == decimal.Decimal(str(value)) else "NULL"
         return self.literal(value, attribute)
 
     # ----- execution ----------------------------------------------------------------

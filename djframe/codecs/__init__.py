@@ -78,7 +78,8 @@ class Codec:
     def decode_many(self, values: list, ctx: "ColumnContext") -> list:
         call = _bind(self.decode, ("key", "context"))
         key = {"_config": ctx.config}
-        return [None if v is None else call(v, key=key, context=ctx.context) for v in values]
+        return [None if v is None else call(bytes(v) if isinstance(v, memoryview) else v, key=key,
+                                            context=ctx.context) for v in values]
 
 
 def _bind(method, optional: tuple):
@@ -198,16 +199,23 @@ class ColumnContext:
         from ..storage import get_store
         return get_store(self.store_name, config=self.config)
 
-    def put_many(self, store, items: dict, *, atomic=False) -> None:
+    def put_many(self, store, items: dict, *, shared=False) -> None:
         """Write objects (unless validating) and record them for removal if the insert fails.
 
-        ``atomic``: other writers may write the same path (hash-addressed content)."""
+        ``shared``: hash-addressed content that other rows and writers may use too
+        (written atomically; left to the garbage collector after a later rollback)."""
         if self.dry_run or not items:
             return
-        store.put_many(items, atomic=atomic)
+        store.put_many(items, atomic=shared)
         if self.log is not None:
             for path in items:
-                self.log.record(store, path)
+                self.log.record(store, path, shared)
+
+    def rely_on(self, store, items: dict) -> None:
+        """Existing shared objects this insert references (checked again after the insert)."""
+        if self.log is not None and not self.dry_run:
+            for path, data in items.items():
+                self.log.rely(store, path, data)
 
 
 # ----- insert sessions: which table is written, and what to undo -------------------------------
@@ -231,9 +239,10 @@ def store_writes(table, *, dry_run=False):
         raise
     finally:
         _session.reset(token)
+    log.ensure()
     connection = table.connection
-    if log.written and connection.in_transaction:
-        connection.__dict__.setdefault("_on_rollback", []).append(log.rollback)
+    if log.written and connection.in_transaction:  # a later rollback removes this insert's own objects
+        connection.__dict__.setdefault("_on_rollback", []).append(lambda: log.rollback(shared=False))
 
 
 @contextlib.contextmanager
@@ -355,10 +364,29 @@ def binary_array(values: list) -> pa.Array:
                                             null_count=len(values) - len(present))
 
 
+def arrow_values(column) -> list:
+    """Python values of a fetched column; binary values are zero-copy memoryviews of the Arrow buffer."""
+    import numpy as np
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    out = []
+    for chunk in chunks:
+        t = chunk.type
+        if not (pa.types.is_binary(t) or pa.types.is_large_binary(t)):
+            out += chunk.to_pylist()
+            continue
+        validity, offsets, data = chunk.buffers()
+        offsets = np.frombuffer(offsets, np.int64 if pa.types.is_large_binary(t) else np.int32)
+        offsets = offsets[chunk.offset:chunk.offset + len(chunk) + 1].tolist()
+        view = memoryview(data) if data is not None else memoryview(b"")
+        valid = chunk.is_valid().to_pylist() if chunk.null_count else [True] * len(chunk)
+        out += [view[offsets[i]:offsets[i + 1]] if ok else None for i, ok in enumerate(valid)]
+    return out
+
+
 def decode_many(values, attr, connection=None) -> list:
     """Decode a fetched column: innermost codec first (JSON -> hash -> blob)."""
     chain, dtype = resolve_chain(attr.type.codec, attr.type.store)
-    values = list(values)
+    values = arrow_values(values) if isinstance(values, (pa.Array, pa.ChunkedArray)) else list(values)
     if dtype == "json":
         values = [json.loads(v) if isinstance(v, (str, bytes)) else v for v in values]
     ctx = ColumnContext(field=attr.name)

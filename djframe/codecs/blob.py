@@ -22,6 +22,11 @@ import numpy as np
 
 from djframe.errors import DataJointError
 
+try:  # zlib-ng inflates the same streams faster; compression stays with zlib (byte-identical output)
+    from zlib_ng import zlib_ng as _INFLATE
+except ImportError:  # pragma: no cover - optional speed-up
+    _INFLATE = zlib
+
 __all__ = [
     "MatCell", "MatStruct", "pack", "unpack", "pack_many", "unpack_many",
     "stack_if_uniform",
@@ -511,14 +516,15 @@ def _decompress(blob) -> bytes:
     if not isinstance(blob, bytes):
         if not isinstance(blob, (bytearray, memoryview)):
             raise DataJointError(f"Cannot unpack a blob from {type(blob).__name__}; bytes expected")
-        blob = bytes(blob)
-    if not blob.startswith(ZL_PREFIX):
+        if bytes(blob[:len(ZL_PREFIX)]) != ZL_PREFIX:
+            return bytes(blob)
+    elif not blob.startswith(ZL_PREFIX):
         return blob
     try:
         size = _U64.unpack_from(blob, len(ZL_PREFIX))[0]
-        inflater = zlib.decompressobj()
+        inflater = _INFLATE.decompressobj()
         data = inflater.decompress(memoryview(blob)[len(ZL_PREFIX) + 8:], size + 1)
-    except (struct.error, zlib.error, OverflowError, ValueError) as e:
+    except (struct.error, zlib.error, _INFLATE.error, OverflowError, ValueError) as e:
         raise _invalid(f"corrupt compressed data ({e})") from e
     if len(data) != size or not inflater.eof:
         raise _invalid("decompressed length does not match the header")
@@ -608,6 +614,10 @@ def stack_if_uniform(values: list):
     """
     if not values:
         return None
+    from .columns import is_stacked_rows
+    stacked = is_stacked_rows(values)  # already one array (decoded column-wise): no copy
+    if stacked is not None:
+        return stacked
     first = values[0]
     if not isinstance(first, np.ndarray) or first.dtype.kind not in "biufc":
         return None
@@ -646,4 +656,7 @@ class BlobCodec(Codec):
         return pack_many(values)
 
     def decode_many(self, values, ctx=None):
-        return unpack_many(values)
+        from .columns import unpack_uniform
+        values = list(values)
+        stacked = unpack_uniform(values)  # equal-layout numeric arrays: one array, rows as views
+        return list(stacked) if stacked is not None else unpack_many(values)

@@ -61,8 +61,9 @@ class HashCodec(Codec):
         if ctx.dry_run:
             return
         paths = list(unique)
-        missing = [p for p, found in zip(paths, store.exists_many(paths)) if not found]
-        ctx.put_many(store, {p: unique[p] for p in missing}, atomic=True)
+        found = store.exists_many(paths)
+        ctx.put_many(store, {p: unique[p] for p, ok in zip(paths, found) if not ok}, shared=True)
+        ctx.rely_on(store, {p: unique[p] for p, ok in zip(paths, found) if ok})
 
     def decode_many(self, values, ctx):
         out = list(values)
@@ -72,18 +73,22 @@ class HashCodec(Codec):
                 by_store.setdefault(meta.get("store"), []).append(i)
         for store_name, rows in by_store.items():
             store = get_store(store_name, config=ctx.config)
-            blobs = store.get_many([values[i]["path"] for i in rows])
-            _verify_all(store, [values[i] for i in rows], blobs)
+            metas = [values[i] for i in rows]
+            if store.protocol == "file":  # read and check each object while it is in the CPU cache
+                blobs = _map_io(lambda m: _checked(store, m, store.get(m["path"])), metas)
+            else:  # one batched request, then the checks
+                fetched = store.get_many([m["path"] for m in metas])
+                blobs = _map_io(lambda pair: _checked(store, *pair), list(zip(metas, fetched)))
             for i, blob in zip(rows, blobs):
                 out[i] = blob
         return out
 
 
-def _verify_all(store, metas: list, blobs: list) -> None:
-    sizes = [m.get("size") for m in metas]
-    for meta, blob, size in zip(metas, blobs, sizes):
-        verify(blob, meta["path"], store.name, size=size)
-    digests = _hashes(blobs)
-    for meta, blob, digest in zip(metas, blobs, digests):
-        if meta.get("hash") and digest != meta["hash"]:
-            verify(blob, meta["path"], store.name, digest=meta["hash"])
+def _checked(store, meta: dict, blob):
+    verify(blob, meta["path"], store.name, size=meta.get("size"), digest=meta.get("hash"))
+    return blob
+
+
+def _map_io(func, items: list) -> list:
+    from ..storage import _map
+    return _map(func, items)

@@ -13,15 +13,24 @@ import math
 import numpy as np
 
 from ..errors import DataJointError
-from ..storage import content_hash, get_store, verify
+from ..storage import _map, checksum, get_store, nbytes, verify
 from .object import SchemaCodec
 
 
-def npy_bytes(array: np.ndarray) -> bytes:
-    """``numpy.save`` output, built without a temporary file."""
+def npy_chunks(array: np.ndarray) -> tuple:
+    """``numpy.save`` output as (header, data buffer): the array is written without copying it."""
     buf = io.BytesIO()
-    np.lib.format.write_array(buf, np.asanyarray(array), allow_pickle=False)
-    return buf.getvalue()
+    array = np.asanyarray(array)
+    if not (array.flags.c_contiguous or array.flags.f_contiguous):
+        array = np.ascontiguousarray(array)
+    header = np.lib.format.header_data_from_array_1_0(array)
+    try:
+        np.lib.format.write_array_header_1_0(buf, header)
+    except ValueError:  # a header too long for format 1.0 (huge structured dtypes), as numpy.save does
+        buf = io.BytesIO()
+        np.lib.format.write_array_header_2_0(buf, header)
+    order = "F" if header["fortran_order"] else "C"
+    return buf.getvalue(), memoryview(array.reshape(-1, order=order).view(np.uint8))
 
 
 class NpyCodec(SchemaCodec):
@@ -36,18 +45,16 @@ class NpyCodec(SchemaCodec):
             raise ValueError("<npy> cannot store object-dtype arrays")
 
     def encode_many(self, values, ctx):
-        from .hash import _hashes
         store = get_store(ctx.store_name, config=ctx.config)
         paths = self.paths(ctx, [False if v is None else ".npy" for v in values])
         present = [i for i, v in enumerate(values) if v is not None]
-        data = [npy_bytes(values[i]) for i in present]
-        digests = _hashes(data)
+        data = [npy_chunks(values[i]) for i in present]
         ctx.put_many(store, {paths[i]: d for i, d in zip(present, data)})
         out = [None] * len(values)
-        for i, d, h in zip(present, data, digests):
+        for i, d in zip(present, data):
             v = values[i]
             out[i] = {"path": paths[i], "store": store.name, "dtype": str(v.dtype), "shape": list(v.shape),
-                      "size": len(d), "hash": h}
+                      "size": nbytes(d), "crc32": checksum(d)}
         return out
 
     def handle(self, meta, store):
@@ -84,14 +91,16 @@ class NpyRef:
         if mmap_mode is not None and self._store().protocol == "file":
             return np.load(self._store().full_path(self.path), mmap_mode=mmap_mode, allow_pickle=False)
         if self._cached is None:
-            data = self._store().get(self.path)
-            verify(data, self.path, self._store().name, size=self._meta.get("size"), digest=self._meta.get("hash"))
-            array = np.load(io.BytesIO(data), allow_pickle=False)
-            if array.shape != self.shape or array.dtype != self.dtype:
-                raise DataJointError(f"{self.path} holds a {array.dtype} array of shape {array.shape}; its row "
-                                     f"records {self.dtype} {self.shape}.")
-            self._cached = array
+            self._set(self._store().get(self.path, mutable=True), self._store())
         return self._cached
+
+    def _set(self, data, store) -> None:
+        verify(data, self.path, store.name, size=self._meta.get("size"), crc32=self._meta.get("crc32"))
+        array = _from_npy(data, self.dtype, self.shape)
+        if array.shape != self.shape or array.dtype != self.dtype:
+            raise DataJointError(f"{self.path} holds a {array.dtype} array of shape {array.shape}; its row "
+                                 f"records {self.dtype} {self.shape}.")
+        self._cached = array
 
     def __array__(self, dtype=None, copy=None):
         array = self.load()
@@ -129,9 +138,31 @@ def load_all(refs: list) -> list:
             by_store.setdefault(id(r._store()), []).append(i)
     for rows in by_store.values():
         store = refs[rows[0]]._store()
-        blobs = store.get_many([refs[i].path for i in rows])
-        for i, data in zip(rows, blobs):
-            ref = refs[i]
-            verify(data, ref.path, store.name, size=ref._meta.get("size"))
-            ref._cached = np.load(io.BytesIO(data), allow_pickle=False)
+        if store.protocol == "file":  # read and check each file on a thread, while it is in the CPU cache
+            _map(lambda i: refs[i]._set(store.get(refs[i].path, mutable=True), store), rows)
+        else:
+            blobs = store.get_many([refs[i].path for i in rows], mutable=True)
+            _map(lambda pair: refs[pair[0]]._set(pair[1], store), list(zip(rows, blobs)))
     return [r.load() if isinstance(r, NpyRef) else r for r in refs]
+
+
+_HEADERS: dict = {}
+
+
+def _from_npy(data, dtype, shape) -> np.ndarray:
+    """The array in ``.npy`` bytes, as a view (no copy) when the header is the expected C-order one."""
+    key = (dtype.str, tuple(shape))
+    header = _HEADERS.get(key)
+    if header is None:  # what numpy.save writes for a C-order array of this dtype and shape
+        buf = io.BytesIO()
+        try:
+            np.lib.format.write_array_header_1_0(
+                buf, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": tuple(shape)})
+        except ValueError:  # too long for format 1.0: let numpy read it
+            return np.load(io.BytesIO(data), allow_pickle=False)
+        header = buf.getvalue()
+        if len(_HEADERS) < 1024:
+            _HEADERS[key] = header
+    if memoryview(data)[:len(header)] == header and dtype.kind not in "OV":
+        return np.frombuffer(data, dtype, count=math.prod(shape), offset=len(header)).reshape(shape)
+    return np.load(io.BytesIO(data), allow_pickle=False)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataJointError
-from ..storage import content_hash, get_store, object_path, verify
+from ..storage import checksum, get_store, nbytes, object_path, verify
 from . import Codec
 
 ZARR_CHUNK_BYTES = 8 << 20
@@ -128,7 +128,7 @@ def _prepare(value) -> dict:
     if isinstance(value, dict):
         return {"meta": value}
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return {"ext": None, "is_dir": False, "files": {"": bytes(value)}}
+        return {"ext": None, "is_dir": False, "files": {"": value if isinstance(value, bytes) else bytes(value)}}
     if isinstance(value, tuple):
         ext, data = value
         data = data.read() if hasattr(data, "read") else data
@@ -147,16 +147,16 @@ def _prepare(value) -> dict:
 
 def _metadata(path, store_name, p, now) -> dict:
     files = p["files"]
-    meta = {"path": path, "store": store_name, "size": sum(len(d) for d in files.values()),
+    meta = {"path": path, "store": store_name, "size": sum(nbytes(d) for d in files.values()),
             "ext": p["ext"], "is_dir": p["is_dir"], "item_count": len(files) if p["is_dir"] else None,
             "timestamp": now}
     if not p["is_dir"]:
-        meta["hash"] = content_hash(files[""])
+        meta["crc32"] = checksum(files[""])
     return meta
 
 
 def _manifest(entries: dict, now) -> bytes:
-    files = [{"path": rel, "size": len(data)} for rel, data in sorted(entries.items())]
+    files = [{"path": rel, "size": nbytes(data), "crc32": checksum(data)} for rel, data in sorted(entries.items())]
     return json.dumps({"files": files, "total_size": sum(f["size"] for f in files),
                        "item_count": len(files), "created": now}).encode()
 
@@ -187,7 +187,7 @@ def zarr_files(array) -> dict:
     files = {"zarr.json": json.dumps(meta).encode()}
     data = np.ascontiguousarray(array, dtype=dtype)
     if not shape:
-        files["c"] = data.tobytes()
+        files["c"] = memoryview(data.reshape(-1).view(np.uint8))
         return files
     if 0 in shape:
         return files
@@ -197,7 +197,7 @@ def zarr_files(array) -> dict:
             padded = np.zeros((chunks[0],) + shape[1:], dtype=dtype)
             padded[:block.shape[0]] = block
             block = padded
-        files["c/" + "/".join([str(i)] + ["0"] * (len(shape) - 1))] = block.tobytes()
+        files["c/" + "/".join([str(i)] + ["0"] * (len(shape) - 1))] = memoryview(block.reshape(-1).view(np.uint8))
     return files
 
 
@@ -254,7 +254,8 @@ class ObjectRef:
         if self.is_dir:
             raise DataJointError(f"{self.path} is a folder; use open(subpath), listdir() or zarr().")
         data = self._backend.get(self.path)
-        verify(data, self.path, self._backend.name, size=self.size, digest=self.hash)
+        verify(data, self.path, self._backend.name, size=self.size, digest=self.hash,
+               crc32=self._meta.get("crc32"))
         return data
 
     def open(self, subpath=None, mode="rb"):
@@ -292,9 +293,11 @@ class ObjectRef:
         from ..storage import StoreIntegrityError
         manifest = json.loads(self._backend.get(self.path + ".manifest.json"))
         for entry in manifest["files"]:
-            actual = self._backend.size(f"{self.path}/{entry['path']}")
-            if actual != entry["size"]:
-                raise StoreIntegrityError(f"{self.path}/{entry['path']} has {actual} bytes; the manifest "
+            path = f"{self.path}/{entry['path']}"
+            if entry.get("crc32"):
+                verify(self._backend.get(path), path, self._backend.name, size=entry["size"], crc32=entry["crc32"])
+            elif self._backend.size(path) != entry["size"]:
+                raise StoreIntegrityError(f"{path} has {self._backend.size(path)} bytes; the manifest "
                                           f"records {entry['size']}.")
         return True
 

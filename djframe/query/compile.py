@@ -19,6 +19,7 @@ from . import conditions as c
 from . import nodes as n
 from .usersql import MARK, template
 
+_PLAIN_COLUMN = re.compile(r'^\w+\.(?:"(?:[^"]|"")*"|`(?:[^`]|``)*`)$')  # alias.column: NULL when unmatched
 _ORDER_TERM = re.compile(r"^\s*([A-Za-z_]\w*)\s*(asc|desc)?\s*$", re.I)
 _KEY_TERM = re.compile(r"^\s*KEY(\s+(ASC|DESC))?\s*$", re.I)
 
@@ -158,7 +159,7 @@ class Compiler:
             if name not in columns:
                 raise UnknownAttributeError(
                     f"Unknown attribute `{name}` in {text!r} on {heading.table or 'the expression'}; "
-                    f"available attributes: {', '.join(heading.names)}")
+                    f"available attributes: {', '.join(heading.names)}. Check the attribute name.")
             sql = sql.replace(MARK.format(i), columns[name])
         return sql
 
@@ -188,8 +189,8 @@ class Compiler:
     def _JoinNode(self, node: n.JoinNode) -> Select:
         left = self.ensure_simple(self.select(node.left))
         right = self.ensure_simple(self.select(node.right))
-        if node.left_outer and right.where:
-            right = self.wrap(right)  # the right's restrictions must apply before the outer join
+        if node.left_outer and (right.where or any(not _PLAIN_COLUMN.match(v) for v in right.columns.values())):
+            right = self.wrap(right)  # restrictions and computed values must apply before the outer join
         return self._join(left, right, node.on, node.left_outer)
 
     def _join(self, left: Select, right: Select, on, outer: bool, where=None) -> Select:

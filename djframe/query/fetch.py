@@ -93,7 +93,7 @@ def to_polars(table: pa.Table, heading, connection=None):
     for name in table.column_names:
         attr = heading[name]
         if attr.type.kind == "codec":
-            values = decode_column(table.column(name).to_pylist(), attr, connection)
+            values = decode_column(table.column(name), attr, connection)  # codecs decode Arrow zero-copy
             frame = frame.with_columns(_polars_object_series(name, values))
     return frame.select(table.column_names) if table.column_names else frame
 
@@ -149,7 +149,8 @@ def to_arrays(table: pa.Table, heading, connection=None):
 def require_one(table: pa.Table, what: str):
     if table.num_rows != 1:
         if table.num_rows == 0:
-            raise DataJointError(f"fetch1 requires exactly one row, but {what} is empty.")
+            raise DataJointError(f"fetch1 requires exactly one row, but {what} is empty. Check the restriction, "
+                                 "or use to_dicts() where no row is possible.")
         raise DataJointError(f"fetch1 should only return one row, but {what} has {table.num_rows} rows; "
                              "restrict it further or use to_dicts().")
 

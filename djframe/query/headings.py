@@ -120,6 +120,9 @@ def plan_projection(heading: Heading, attributes, named: dict, scope: Heading | 
 def _classify(heading: Heading, named: dict, scope: Heading):
     renames, duplicates, computed = {}, {}, {}
     for new, spec in named.items():
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", new):
+            raise DataJointError(f"Invalid attribute name {new!r} in proj(): use letters, digits and underscores, "
+                                 "starting with a letter.")
         if not isinstance(spec, str):
             raise DataJointError(f"proj({new}=...) takes a string: an attribute name, '(name)', or an SQL "
                                  f"expression; got {spec!r}.")

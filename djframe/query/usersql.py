@@ -29,7 +29,11 @@ _SECONDS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400, "WEEK": 60480
 def parse(text: str) -> tuple[exp.Expression, tuple[str, ...]]:
     """Parse user SQL (MySQL dialect); return the tree with markers and the attribute names in order."""
     try:
-        tree = sqlglot.parse_one(text, read="mysql")
+        trees = [t for t in sqlglot.parse(text, read="mysql") if t is not None]
+        if len(trees) > 1:  # "x = 1; DROP TABLE t" must never reach the server
+            raise QuerySyntaxError(f"{text!r} holds {len(trees)} statements; give one condition or expression "
+                                   "(remove the `;`).")
+        tree = trees[0] if trees else None
     except sqlglot.errors.ParseError as e:
         raise QuerySyntaxError(f"Cannot parse the SQL condition or expression {text!r}: {e.errors[0]['description'] if e.errors else e}") from None
     if tree is None:
@@ -37,7 +41,7 @@ def parse(text: str) -> tuple[exp.Expression, tuple[str, ...]]:
     if isinstance(tree, (exp.Select, exp.Union, exp.Insert, exp.Delete, exp.Update, exp.Drop, exp.Create)):
         raise QuerySyntaxError(f"{text!r} is a statement; a condition or expression was expected.")
     names: list[str] = []
-    for col in list(tree.find_all(exp.Column)):
+    for col in list(tree.find_all(exp.Column, bfs=False)):  # in reading order
         if col.table:
             raise DataJointError(f"Qualified column `{col.sql()}` in {text!r}: refer to attributes by name only.")
         if col.name not in names:
@@ -55,9 +59,11 @@ def attributes_in(text: str) -> tuple[str, ...]:
 def template(text: str, dialect: str) -> tuple[str, tuple[str, ...]]:
     """User SQL rendered for `dialect`, with markers where attributes go, and the attribute names."""
     tree, names = parse(text)
-    tree = tree.copy()
-    for transform in _TRANSFORMS.get(dialect, ()):
-        tree = tree.transform(transform)
+    transforms = _TRANSFORMS.get(dialect, ())
+    if transforms and tree.find(*_REWRITTEN):
+        tree = tree.copy()  # the parsed tree is shared by every dialect
+        for transform in transforms:
+            tree = tree.transform(transform, copy=False)
     return tree.sql(dialect=dialect), names
 
 
@@ -107,7 +113,25 @@ def _now_sqlite(node):
     return node
 
 
+_DATE_PARTS = {exp.Year: "%Y", exp.Month: "%m", exp.Day: "%d", exp.DayOfMonth: "%d"}
+
+
+def _date_part(dialect):
+    """YEAR(d), MONTH(d), DAY(d): SQLite has strftime; PostgreSQL has EXTRACT (no DAY_OF_MONTH)."""
+    def rewrite(node):
+        for cls, fmt in _DATE_PARTS.items():
+            if type(node) is cls:
+                arg = node.this.this if isinstance(node.this, exp.TsOrDsToDate) else node.this
+                if dialect == "sqlite":
+                    return exp.cast(exp.func("STRFTIME", exp.Literal.string(fmt), arg), "INTEGER")
+                if cls is exp.DayOfMonth:
+                    return exp.Day(this=node.this)
+        return node
+    return rewrite
+
+
+_REWRITTEN = (exp.Sum, exp.Avg, exp.Cast, exp.TimestampDiff, exp.Anonymous, *_DATE_PARTS)
 _TRANSFORMS = {
-    "postgres": (_bool_to_int, _char_to_text, _timestampdiff("postgres")),
-    "sqlite": (_now_sqlite, _timestampdiff("sqlite")),
+    "postgres": (_bool_to_int, _char_to_text, _timestampdiff("postgres"), _date_part("postgres")),
+    "sqlite": (_now_sqlite, _timestampdiff("sqlite"), _date_part("sqlite")),
 }
