@@ -137,6 +137,11 @@ class Connection:
             with self.transaction:
                 yield self
             return
+        if getattr(self, "_populating", False):
+            # inside make(): any failure rolls back the whole make, so a savepoint per write
+            # would only add two round trips per insert
+            yield self
+            return
         depth = self.__dict__.get("_savepoint_depth", 0)
         name = f"djframe_{depth}"
         self.backend.savepoint(name)

@@ -13,6 +13,7 @@ as one batched async call (s3fs), because per-object latency dominates.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import logging
@@ -160,7 +161,17 @@ class Store:
             return fsspec.filesystem("abfs", account_name=spec.get("account_name"),
                                      account_key=spec.get("account_key"),
                                      connection_string=spec.get("connection_string"))
-        return fsspec.filesystem(self.protocol, **{k: v for k, v in spec.items() if k == "storage_options"})
+        return self._plugin().create_filesystem(spec)
+
+    def _plugin(self):
+        """The storage adapter a package registers for a custom protocol (entry point group
+        ``datajoint.storage``): an object with ``create_filesystem(spec)``."""
+        from importlib.metadata import entry_points
+        for ep in entry_points(group="datajoint.storage"):
+            if ep.name == self.protocol:
+                adapter = ep.load()
+                return adapter() if isinstance(adapter, type) else adapter
+        raise DataJointError(f"Store {self.name!r}: no storage adapter is installed for protocol {self.protocol!r}.")
 
     @property
     def root(self) -> str:
@@ -204,11 +215,16 @@ class Store:
             if not os.path.isdir(folder):
                 os.makedirs(folder, exist_ok=True)
             target = f"{full}.{uuid.uuid4().hex[:12]}.part" if atomic else full
-            with open(target, "wb") as f:
-                for chunk in data if isinstance(data, (list, tuple)) else (data,):
-                    f.write(chunk)
-            if atomic:
-                os.replace(target, full)
+            try:
+                with open(target, "wb") as f:
+                    for chunk in data if isinstance(data, (list, tuple)) else (data,):
+                        f.write(chunk)
+                if atomic:
+                    os.replace(target, full)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.remove(target)
+                raise
         else:
             self.fs.pipe_file(full, _joined(data))
 

@@ -223,3 +223,30 @@ def test_where_sql_for_delete(university):
     _, student, _, enroll = university
     name, where = Compiler(backend("mysql")).where_sql(((student & {"dept_id": 1}) - enroll)._node)
     assert name == "`s`.`student`" and "`s`.`student`.`dept_id` = '1'" in where and "NOT EXISTS" in where
+
+
+def test_order_terms_split_on_commas(university):
+    _, student, _, _ = university
+    from djframe.query.compile import order_spec
+    assert order_spec("name DESC, concat(name, ',') ,student_id") == ("name DESC", "concat(name, ',')", "student_id")
+    text = sql(student & dj.Top(2, "dept_id DESC, student_id"), "mysql")
+    assert text.endswith("`dept_id` DESC, t0.`student_id` LIMIT 2")
+    assert sql(student, "sqlite", order_by="KEY DESC").endswith('ORDER BY t0."student_id" DESC')
+
+
+def test_order_by_expressions_with_a_direction(university):
+    _, student, _, _ = university
+    text = sql(student & dj.Top(1, "length(name) DESC"), "postgresql")
+    assert "LENGTH(t0.\"name\")) DESC" in text and " AS DESC" not in text
+    with pytest.raises(UnknownAttributeError):
+        student & dj.Top(1, "abs(age) desc")
+
+
+def test_negations_nest(university):
+    _, student, _, enroll = university
+    assert sql(student & -enroll) == sql(student - enroll)
+    assert sql(student & dj.Not(dj.Not(enroll))) == sql(student & enroll)
+    assert sql(student - dj.Not({"name": "x"})) == sql(student & {"name": "x"})
+    conds = dj.AndList(["name = 'a'"])
+    conds.append(dj.AndList(["dept_id = 1", {"student_id": 2}]))
+    assert len(conds) == 3 and sql(student & conds).count(" AND ") == 2

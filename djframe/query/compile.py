@@ -20,8 +20,8 @@ from . import nodes as n
 from .usersql import MARK, template
 
 _PLAIN_COLUMN = re.compile(r'^\w+\.(?:"(?:[^"]|"")*"|`(?:[^`]|``)*`)$')  # alias.column: NULL when unmatched
-_ORDER_TERM = re.compile(r"^\s*([A-Za-z_]\w*)\s*(asc|desc)?\s*$", re.I)
-_KEY_TERM = re.compile(r"^\s*KEY(\s+(ASC|DESC))?\s*$", re.I)
+_DIRECTION = re.compile(r"^\s*(.*?)(?:\s+(asc|desc))?\s*$", re.I | re.S)
+_NAME = re.compile(r"^[A-Za-z_]\w*$")
 
 
 @dataclass
@@ -45,10 +45,35 @@ class Select:
 
 
 def order_spec(order_by) -> tuple[str, ...]:
-    """Normalise an order_by argument (str, list, None) to a tuple of terms."""
+    """Normalise an order_by argument (str, list, None) to a tuple of terms ("a DESC, b" is two)."""
     if order_by is None:
         return ()
-    return (order_by,) if isinstance(order_by, str) else tuple(order_by)
+    terms = [order_by] if isinstance(order_by, str) else list(order_by)
+    return tuple(part.strip() for term in terms for part in _split_commas(term) if part.strip())
+
+
+def split_direction(term: str) -> tuple[str, bool]:
+    """("abs(x)", True) from "abs(x) DESC"."""
+    m = _DIRECTION.match(term)
+    return m.group(1), (m.group(2) or "").upper() == "DESC"
+
+
+def _split_commas(term: str) -> list[str]:
+    """Split at the commas that are outside parentheses and quotes."""
+    parts, depth, quote, start = [], 0, None, 0
+    for i, ch in enumerate(term):
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"`":
+            quote = ch
+        elif ch in "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(term[start:i])
+            start = i + 1
+    return parts + [term[start:]]
 
 
 class Compiler:
@@ -76,12 +101,19 @@ class Compiler:
         return self.render(sel, node.heading.names if names is None else names, distinct=distinct)
 
     def count_sql(self, node: n.Node) -> str:
-        inner = self.render(self.select(node), node.heading.names)
+        sel = self.select(node)
+        inner = self.render(sel, self._counted(sel, node.heading))
         return f"SELECT COUNT(*) FROM ({inner}) AS {self.alias()}"
 
     def exists_sql(self, node: n.Node) -> str:
-        inner = self.render(self.select(node), node.heading.names)
+        sel = self.select(node)
+        inner = self.render(sel, self._counted(sel, node.heading))
         return f"SELECT 1 FROM ({inner}) AS {self.alias()} LIMIT 1"
+
+    @staticmethod
+    def _counted(sel: Select, heading) -> list[str]:
+        """Columns enough to count rows: the key (no large columns), or all if DISTINCT decides the rows."""
+        return heading.names if sel.distinct or not heading.primary_key else heading.primary_key
 
     def where_sql(self, node: n.Node) -> tuple[str, str]:
         """(table name, WHERE text) for DELETE/UPDATE on a restricted base table (no aliases)."""
@@ -131,17 +163,13 @@ class Compiler:
         """
         terms = []
         for term in order_by:
-            key = _KEY_TERM.match(term)
-            if key:
-                desc = (key.group(2) or "").upper() == "DESC"
+            body, desc = split_direction(term)
+            if body.upper() == "KEY":
                 terms += [t for k in heading.primary_key for t in self._order(sel.columns[k], desc, heading.get(k))]
-                continue
-            m = _ORDER_TERM.match(term)
-            if m and m.group(1) in sel.columns:
-                desc = (m.group(2) or "").upper() == "DESC"
-                terms += self._order(sel.columns[m.group(1)], desc, heading.get(m.group(1)))
+            elif _NAME.match(body) and body in sel.columns:
+                terms += self._order(sel.columns[body], desc, heading.get(body))
             else:
-                terms.append(self.expression(term, sel.columns, heading))
+                terms += self._order(f"({self.expression(body, sel.columns, heading)})", desc, None)
         return terms
 
     @staticmethod

@@ -13,7 +13,7 @@ from ..errors import DataJointError
 from ..heading import Heading
 from . import conditions as c
 from . import nodes as n
-from .compile import Compiler
+from .compile import Compiler, order_spec, split_direction
 from .fetch import FetchMethods, stream_batches, to_dicts
 from .headings import determines, join_heading, plan_projection, union_heading
 from .universal import Top, U, as_expression
@@ -94,22 +94,22 @@ class QueryExpression(FetchMethods):
 
     def restrict_in_place(self, cond):
         """Legacy: restrict this object itself (expressions are otherwise immutable)."""
-        self._node = self.restrict(cond)._node
+        self.__dict__.update(self.restrict(cond).__dict__)
 
     def _top(self, top: Top) -> "QueryExpression":
-        order = top.order_by
-        if order is None:
+        if top.order_by is not None:
+            order = order_spec(top.order_by)
+        else:
             order = self._node.order_by if isinstance(self._node, n.TopNode) else ("KEY",)
         for term in order:
             self._check_order_term(term)
         return self._derive(n.TopNode(self.heading, self._node, top.limit, order, top.offset))
 
     def _check_order_term(self, term: str):
-        words = term.split()
-        if words and words[0].upper() == "KEY" and len(words) <= 2:
-            return
-        for name in attributes_in(term):
-            self.heading[name]  # raises, listing the available attributes
+        body, _ = split_direction(term)
+        if body.upper() != "KEY":
+            for name in attributes_in(body):
+                self.heading[name]  # raises, listing the available attributes
 
     def _check_condition_attributes(self, condition):
         for name in c.referenced_attributes(condition, attributes_in):
@@ -194,6 +194,9 @@ class QueryExpression(FetchMethods):
         keeps only rows of self that have matches (an inner join).
         """
         group = as_expression(group, "aggr() argument")
+        if getattr(group, "_is_universal", False):
+            raise DataJointError("aggr() aggregates a query expression, not dj.U(...); "
+                                 "to group by attributes use dj.U(...).aggr(q, ...).")
         if keep_all_rows is not None:
             exclude_nonmatching = not keep_all_rows
         self._check_operand(group, True)
