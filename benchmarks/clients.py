@@ -263,7 +263,9 @@ class Reference:
         self.frame = big_frame(rows)
 
     def insert(self, rows):
-        self.t["Big"].insert(self.frame)
+        # one statement of 1M rows exceeds MariaDB's max_allowed_packet for the reference; chunk it there
+        chunk = 50_000 if self.dj.config["database.backend"] == "mysql" else None
+        self.t["Big"].insert(self.frame, chunk_size=chunk)
         return rows
 
     def fetch(self):

@@ -116,10 +116,15 @@ class PostgresBackend(Backend):
         return self.literal(value, attribute)
 
     # ----- execution --------------------------------------------------------------------
-    def _run(self, sql: str, params, take):
-        """Run one statement on the main connection; `take` reads the cursor before it closes."""
+    def _run(self, sql: str, params, take, bulk=False):
+        """Run one statement on the main connection; `take` reads the cursor before it closes.
+
+        Only bulk fetches stream results through COPY: for small statements (BEGIN, existence
+        checks, catalog reads) the driver's COPY path costs four times the round trip."""
         try:
             with self.conn.cursor() as cur:
+                if not bulk:
+                    cur.adbc_statement.set_options(**{"adbc.postgresql.use_copy": "false"})
                 cur.execute(sql, params)
                 return take(cur)
         except Exception as e:
@@ -132,7 +137,7 @@ class PostgresBackend(Backend):
         return self._run(sql, params, lambda cur: cur.fetchall())
 
     def fetch_arrow(self, sql: str) -> pa.Table:
-        return self._run(sql, None, lambda cur: _plain_table(cur.fetch_arrow_table()))
+        return self._run(sql, None, lambda cur: _plain_table(cur.fetch_arrow_table()), bulk=True)
 
     def begin(self):
         super().begin()

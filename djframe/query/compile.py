@@ -255,6 +255,8 @@ class Compiler:
 
     def _AggregateNode(self, node: n.AggregateNode) -> Select:
         group = self.ensure_simple(self.select(node.group))
+        if any(attr and node.group.heading[attr].expression for _, attr, _ in node.columns):
+            group = self.wrap(group)  # MariaDB's ONLY_FULL_GROUP_BY refuses to group by an expression
         source = self.ensure_simple(self.select(node.source))
         if node.keep_all_rows and source.where:
             source = self.wrap(source)
@@ -274,6 +276,8 @@ class Compiler:
 
     def _GroupNode(self, node: n.GroupNode) -> Select:
         source = self.ensure_simple(self.select(node.source))
+        if any(node.source.heading[k].expression for k in node.by):
+            source = self.wrap(source)  # group by plain columns (MariaDB's ONLY_FULL_GROUP_BY)
         columns = {k: source.columns[k] for k in node.by}
         for name, sql in node.computed:
             columns[name] = f"({self.expression(sql, source.columns, node.source.heading)})"

@@ -5,6 +5,16 @@ primary key of each result follow DataJoint's rules (headings.py), so any
 result can again be restricted, joined, projected, aggregated, fetched or
 inserted from. Binary operators first apply the semantic check: namesake
 attributes must share their lineage (`semantic_check=False` turns it off).
+
+Where djframe deliberately differs from the reference client (each keeps a
+law of the algebra that the reference breaks in an edge case):
+- ``q & r`` / ``q - r`` are correlated [NOT] EXISTS, not ``(a, b) [NOT] IN``, so
+  they partition q even when the matched attributes hold NULLs;
+- a Top of a Top is a restriction of it (the reference merges them as
+  min(limits) and the sum of offsets);
+- NULLs sort first ascending, last descending, on every backend;
+- user SQL is translated per dialect (the reference passes it verbatim);
+- ``len(q)`` counts rows (the reference counts distinct keys, skipping NULL).
 """
 
 from __future__ import annotations
@@ -216,6 +226,7 @@ class QueryExpression(FetchMethods):
 
     # ----- size, membership, iteration -------------------------------------------------------
     def __len__(self):
+        """The number of rows (the reference counts DISTINCT keys, which skips a NULL key of dj.U('a') & q)."""
         sql = Compiler(self.connection.backend).count_sql(self._node)
         return int(self.connection.backend.fetch_rows(sql)[0][0])
 
