@@ -74,6 +74,11 @@ class TableDef:
         return "\n".join(lines)
 
 
+def _exact(value) -> bool:
+    """Not an average like 1/3, which each server rounds differently (MySQL keeps 4 decimals)."""
+    return not isinstance(value, float) or round(value, 2) == value
+
+
 def _type(name):
     return TYPES[name]
 
@@ -347,7 +352,8 @@ class Generator:
 
     def value(self, rel: ev.Rel, a: ev.Attr, nulls=False):
         """A literal for attribute a: mostly one that occurs in the rows, so restrictions select something."""
-        present = [v for v in rel.frame[a.name].to_list() if v is not None or nulls] if rel.frame.height else []
+        present = [v for v in rel.frame[a.name].to_list() if (v is not None or nulls) and _exact(v)] \
+            if rel.frame.height else []
         if present and self.chance(70):
             return self.pick(sorted(set(present), key=repr))
         return self.pick(DOMAIN[a.kind] + ([None] if nulls else []))

@@ -322,3 +322,21 @@ def test_grouping_by_computed_attributes(lab):
     kept = Subject.proj(heavy=same, again=same).aggr(Session, ..., n="count(session)", exclude_nonmatching=True)
     assert sorted((bool(r["heavy"]), bool(r["again"]), r["n"]) for r in kept.to_dicts()) == \
         [(False, False, 1), (False, False, 2)]
+
+
+def test_outer_joins_compute_the_right_side_first(lab):
+    Subject, _, Session = lab
+    scored = Session.proj(filled="coalesce(note, 'none')", one="1")
+    counts = Subject.aggr(scored, n="count(filled)", m="max(one)")
+    assert {r["subject_id"]: (r["n"], r["m"]) for r in counts.to_dicts()} == {1: (2, 1), 2: (1, 1), 3: (0, None)}
+    extended = Subject.extend(Subject.proj(w="coalesce(weight, 0)") & "subject_id < 3")
+    assert {r["subject_id"]: r["w"] for r in extended.to_dicts()} == {1: 20.0, 2: 0.0, 3: None}
+    assert dj.U().aggr(extended & {"subject_id": 3}, w="max(w)").fetch1("w") is None
+    nothing = Subject.extend(Subject.proj(w="weight") & "subject_id = 2.5")  # MariaDB once matched 3
+    assert [r["w"] for r in nothing.to_dicts()] == [None, None, None]
+
+
+def test_computed_columns_mixing_integers_and_reals(lab):
+    Subject, _, _ = lab
+    values = sorted(Subject.proj(w="coalesce(weight, 0)").to_arrays("w").tolist())
+    assert values == [0, 20.0, 31.5] and all(isinstance(v, float) for v in values)

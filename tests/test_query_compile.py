@@ -250,3 +250,14 @@ def test_negations_nest(university):
     conds = dj.AndList(["name = 'a'"])
     conds.append(dj.AndList(["dept_id = 1", {"student_id": 2}]))
     assert len(conds) == 3 and sql(student & conds).count(" AND ") == 2
+
+
+def test_outer_join_right_sides_are_computed_first(university):
+    dept, student, course, enroll = university
+    plain = sql(student.extend(dept.proj("building")), "postgresql")
+    assert plain.count("SELECT") == 1  # nothing to compute: the table joins as is
+    computed = student.extend(dept.proj(b="coalesce(building, '?')"))
+    assert sql(computed, "postgresql").count("SELECT") == 2 and "LIMIT" not in sql(computed, "postgresql")
+    assert "LIMIT 18446744073709551615) AS" in sql(computed, "mysql")  # MariaDB would merge it back
+    counted = dept.aggr(course.proj(c="coalesce(title, '')"), n="count(c)")
+    assert sql(counted, "sqlite").count("SELECT") == 2

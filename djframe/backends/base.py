@@ -45,6 +45,9 @@ class Backend:
     supports_unsigned = False
     supports_nan = True
     supports_inf = True
+    # the query compiler keeps a derived table on the right of a LEFT JOIN from being merged into the
+    # outer query (LIMIT <none>) when the server then evaluates it wrongly
+    materialize_outer_right = False
 
     # ----- identifiers and literals -------------------------------------------------
     def quote(self, identifier: str) -> str:

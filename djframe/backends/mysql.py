@@ -82,6 +82,9 @@ class MySQLBackend(Backend):
     supports_nan = False  # MySQL has no NaN or infinity in float columns
     supports_inf = False
     no_limit = "18446744073709551615"
+    # MariaDB 10.11, a derived table merged into a LEFT JOIN: max(coalesce(x, 0)) gives 0 instead of NULL, and
+    # `int_col = 2.5` matches 3 (found by tests/test_query_algebra.py)
+    materialize_outer_right = True
 
     def __init__(self, host, port, user, password, database_name=None, use_tls=None):
         self.host, self.port = host or "127.0.0.1", int(port or 3306)

@@ -378,7 +378,10 @@ def _column_array(values) -> pa.Array:
     try:
         return pl.Series(values=values).to_arrow()
     except (TypeError, pl.exceptions.PolarsError, OverflowError):
-        return pa.array([None if v is None else str(v) for v in values], pa.large_string())
+        try:  # integers and reals mixed (a computed column such as coalesce(real, 0)): doubles
+            return pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            return pa.array([None if v is None else str(v) for v in values], pa.large_string())
 
 
 def datetime_text(column: pa.Array, precision: int) -> pa.Array:

@@ -36,6 +36,7 @@ class Select:
     limit: int | None = None
     offset: int = 0
     joined: bool = False  # the source is a join (needs parentheses on the right of another join)
+    materialize: bool = False  # a LIMIT without a bound keeps the server from merging it into its outer query
 
     @property
     def is_simple(self) -> bool:
@@ -140,9 +141,15 @@ class Compiler:
             parts.append("HAVING " + " AND ".join(sel.having))
         if sel.order_by:
             parts.append("ORDER BY " + ", ".join(sel.order_by))
-        if sel.limit is not None or sel.offset:
+        if sel.limit is not None or sel.offset or sel.materialize:
             parts.append(self.backend.limit_clause(sel.limit, sel.offset))
         return " ".join(parts)
+
+    def outer_right(self, sel: Select) -> Select:
+        """The right side of a LEFT JOIN: restrictions and computed values apply before the join."""
+        if _outer_ready(sel):
+            return sel
+        return self.wrap(replace(sel, materialize=self.backend.materialize_outer_right))
 
     def wrap(self, sel: Select) -> Select:
         """Make a derived table of a select, so that more can be stacked on it."""
@@ -217,8 +224,8 @@ class Compiler:
     def _JoinNode(self, node: n.JoinNode) -> Select:
         left = self.ensure_simple(self.select(node.left))
         right = self.ensure_simple(self.select(node.right))
-        if node.left_outer and (right.where or any(not _PLAIN_COLUMN.match(v) for v in right.columns.values())):
-            right = self.wrap(right)  # restrictions and computed values must apply before the outer join
+        if node.left_outer:
+            right = self.outer_right(right)
         return self._join(left, right, node.on, node.left_outer)
 
     def _join(self, left: Select, right: Select, on, outer: bool, where=None) -> Select:
@@ -258,8 +265,8 @@ class Compiler:
         if any(attr and node.group.heading[attr].expression for _, attr, _ in node.columns):
             group = self.wrap(group)  # MariaDB's ONLY_FULL_GROUP_BY refuses to group by an expression
         source = self.ensure_simple(self.select(node.source))
-        if node.keep_all_rows and source.where:
-            source = self.wrap(source)
+        if node.keep_all_rows:
+            source = self.outer_right(source)
         joined = self._join(group, source, node.on, node.keep_all_rows)
         scope = {**source.columns, **group.columns}
         heading = _merged_heading(node.group.heading, node.source.heading)
@@ -315,6 +322,15 @@ class Compiler:
         terms = list(sub.where) + [f"{sub.columns[k]} = {sel.columns[k]}" for k in cond.attributes]
         where = f" WHERE {' AND '.join(terms)}" if terms else ""
         return f"{'NOT ' if negated else ''}EXISTS (SELECT 1 FROM {sub.source}{where})"
+
+
+def _outer_ready(sel: Select) -> bool:
+    """Can be the right side of a LEFT JOIN as is: no restriction and no computed column.
+
+    Both must be evaluated before the outer join: a row without a match must
+    get NULL, not ``coalesce(NULL, 0)``, and must not be dropped by a WHERE.
+    """
+    return not sel.where and all(_PLAIN_COLUMN.match(col) for col in sel.columns.values())
 
 
 def _merged_heading(group_heading, source_heading):
