@@ -97,6 +97,18 @@ class SQLiteBackend(Backend):
         columns = list(zip(*rows)) if rows else [()] * len(names)
         return pa.table({n: _column_array(c) for n, c in zip(names, columns)}) if names else pa.table({})
 
+    def fetch_batches(self, sql: str, batch_rows: int = 65536):
+        """Stream with fetchmany on a separate cursor: memory stays at one batch."""
+        try:
+            cur = self.conn.cursor()
+            cur.execute(sql)
+            names = [d[0] for d in cur.description]
+            while rows := cur.fetchmany(batch_rows):
+                columns = list(zip(*rows))
+                yield pa.RecordBatch.from_pydict({n: _column_array(c) for n, c in zip(names, columns)})
+        except sqlite3.Error as e:
+            raise self.translate_error(e, sql) from None
+
     def close(self):
         self.conn.close()
 
