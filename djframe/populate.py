@@ -91,9 +91,26 @@ class AutoPopulate:
 
     def _populate1(self, key, make_kwargs):
         """Run make for one key in its own transaction; return the exception or None."""
+        if not self._is_tripartite():
+            return self._in_transaction(key, lambda: self.make(dict(key), **make_kwargs))
+        try:  # the tripartite form fetches and computes outside any transaction
+            fetched = self.make_fetch(dict(key), **make_kwargs)
+            computed = self.make_compute(dict(key), *fetched)
+        except Exception as e:
+            logger.error("Error making %s for %s: %s", self.class_name, key, e)
+            return e
+
+        def insert():
+            if _digest(self.make_fetch(dict(key), **make_kwargs)) != _digest(fetched):
+                raise DataJointError("Referential integrity failed! The `make_fetch` data has changed while "
+                                     "computing; populate again.")
+            self.make_insert(dict(key), *computed)
+
+        return self._in_transaction(key, insert)
+
+    def _in_transaction(self, key, body):
+        """Skip a key already done; run body in one transaction; roll back and return any exception."""
         connection = self.connection
-        if self._is_tripartite():
-            return self._populate1_tripartite(key, make_kwargs)
         connection.start_transaction()
         started = time.time()
         try:
@@ -102,7 +119,7 @@ class AutoPopulate:
                 return None
             connection._populating = True
             try:
-                self.make(dict(key), **make_kwargs)
+                body()
             finally:
                 connection._populating = False
         except (KeyboardInterrupt, SystemExit):
@@ -115,38 +132,6 @@ class AutoPopulate:
             return e
         connection.commit_transaction()
         logger.debug("Made %s for %s in %.3f s", self.class_name, key, time.time() - started)
-        return None
-
-    def _populate1_tripartite(self, key, make_kwargs):
-        connection = self.connection
-        try:
-            fetched = self.make_fetch(dict(key), **make_kwargs)
-            computed = self.make_compute(dict(key), *fetched)
-        except Exception as e:
-            logger.error("Error making %s for %s: %s", self.class_name, key, e)
-            return e
-        connection.start_transaction()
-        try:
-            if self & key:
-                connection.cancel_transaction()
-                return None
-            again = self.make_fetch(dict(key), **make_kwargs)
-            if _digest(again) != _digest(fetched):
-                raise DataJointError("Referential integrity failed! The `make_fetch` data has changed while "
-                                     "computing; populate again.")
-            connection._populating = True
-            try:
-                self.make_insert(dict(key), *computed)
-            finally:
-                connection._populating = False
-        except (KeyboardInterrupt, SystemExit):
-            connection.cancel_transaction()
-            raise
-        except Exception as e:
-            connection.cancel_transaction()
-            logger.error("Error making %s for %s: %s", self.class_name, key, e)
-            return e
-        connection.commit_transaction()
         return None
 
     def progress(self, *restrictions, display=False):
