@@ -64,6 +64,21 @@ def big_frame(rows: int, start: int = 0) -> pl.DataFrame:
     })
 
 
+def bind_tables(dj, schema, names=("Grp", "Big", "Src")) -> dict:
+    """Declare (djframe) or bind (reference) the benchmark tables with one DataJoint-API module."""
+    tiers = {"Grp": (GRP, dj.Lookup), "Big": (BIG, dj.Manual), "Src": (SRC, dj.Manual), "Huge": (HUGE, dj.Manual)}
+    ns = {}
+    for name in names:
+        definition, tier = tiers[name]
+        ns[name] = schema(type(name, (tier,), {"definition": definition}), context=ns)
+
+    def make_dst(table, key):
+        table.insert1({**key, "v": 1})
+
+    ns["Dst"] = schema(type("Dst", (dj.Computed,), {"definition": DST, "make": make_dst}), context=ns)
+    return ns
+
+
 def make(kind: str, backend: str, schema: str):
     return {"djframe": Djframe, "raw": Raw, "reference": Reference}[kind](backend, schema)
 
@@ -78,16 +93,7 @@ class Djframe:
         dj.config["safemode"] = False
         self.dj = dj
         self.schema = dj.Schema(schema)
-        ns = {}
-        for name, definition, tier in (("Grp", GRP, dj.Lookup), ("Big", BIG, dj.Manual), ("Src", SRC, dj.Manual),
-                                       ("Huge", HUGE, dj.Manual)):
-            ns[name] = self.schema(type(name, (tier,), {"definition": definition}), context=ns)
-
-        def make_dst(table, key):
-            table.insert1({**key, "v": 1})
-
-        ns["Dst"] = self.schema(type("Dst", (dj.Computed,), {"definition": DST, "make": make_dst}), context=ns)
-        self.t = ns
+        self.t = bind_tables(dj, self.schema, ("Grp", "Big", "Src", "Huge"))
 
     def prepare_insert(self, rows):
         self.t["Big"].delete_quick()
@@ -247,16 +253,7 @@ class Reference:
         rdj.config["safemode"] = False
         self.dj = rdj
         self.schema = rdj.Schema(schema, create_tables=False)
-        ns = {}
-        for name, definition, tier in (("Grp", GRP, rdj.Lookup), ("Big", BIG, rdj.Manual),
-                                       ("Src", SRC, rdj.Manual)):
-            ns[name] = self.schema(type(name, (tier,), {"definition": definition}), context=ns)
-
-        def make_dst(table, key):
-            table.insert1({**key, "v": 1})
-
-        ns["Dst"] = self.schema(type("Dst", (rdj.Computed,), {"definition": DST, "make": make_dst}), context=ns)
-        self.t = ns
+        self.t = bind_tables(rdj, self.schema)
 
     def prepare_insert(self, rows):
         self.t["Big"].delete_quick()

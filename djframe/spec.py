@@ -8,6 +8,7 @@ existing table, so declaration and introspection meet in one shape.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from .heading import Attribute, Heading
 
@@ -61,6 +62,7 @@ class TableSpec:
     def primary_key(self) -> list[str]:
         return [a.name for a in self.attributes if a.in_key]
 
-    @property
+    @cached_property
     def heading(self) -> Heading:
+        """Built once per spec: every query on a table asks for it."""
         return Heading(self.attributes, f"{self.schema}.{self.table_name}")
