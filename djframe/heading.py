@@ -70,7 +70,12 @@ class Heading:
     table: str = ""  # for error messages: the table or expression this heading describes
 
     def __post_init__(self):
+        """Index the attributes once: headings are immutable and asked for names on every insert."""
+        visible = [a for a in self.all_attributes if not a.hidden]
         object.__setattr__(self, "_by_name", {a.name: a for a in self.all_attributes})
+        object.__setattr__(self, "_names", tuple(a.name for a in visible))
+        object.__setattr__(self, "_key", tuple(a.name for a in visible if a.in_key))
+        object.__setattr__(self, "_secondary", tuple(a.name for a in visible if not a.in_key))
 
     @property
     def attributes(self) -> dict[str, Attribute]:
@@ -78,15 +83,15 @@ class Heading:
 
     @property
     def names(self) -> list[str]:
-        return [a.name for a in self.all_attributes if not a.hidden]
+        return list(self._names)
 
     @property
     def primary_key(self) -> list[str]:
-        return [a.name for a in self.all_attributes if a.in_key and not a.hidden]
+        return list(self._key)
 
     @property
     def secondary_attributes(self) -> list[str]:
-        return [a.name for a in self.all_attributes if not a.in_key and not a.hidden]
+        return list(self._secondary)
 
     @property
     def blobs(self) -> list[str]:
@@ -109,10 +114,10 @@ class Heading:
         return name in self._by_name and not self._by_name[name].hidden
 
     def __iter__(self):
-        return iter(self.names)
+        return iter(self._names)
 
     def __len__(self):
-        return len(self.names)
+        return len(self._names)
 
     def get(self, name, default=None):
         return self._by_name.get(name, default)

@@ -6,6 +6,7 @@ The write path: rows in any form -> Arrow validated against the heading
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 from collections.abc import Mapping
@@ -44,11 +45,7 @@ class _ClassAccess:
         self.name = name
 
     def __get__(self, obj, cls):
-        if obj is None:
-            obj = cls()
-        if isinstance(self.attribute, property):
-            return self.attribute.__get__(obj, cls)
-        return self.attribute.__get__(obj, cls)
+        return self.attribute.__get__(cls() if obj is None else obj, cls)
 
 
 class TableMeta(type):
@@ -170,24 +167,27 @@ class Table(QueryExpression, metaclass=TableMeta):
         if _is_path(rows):
             import pyarrow.csv as csv
             rows = csv.read_csv(str(rows))
-        name = self.full_table_name
-        table = rows_to_arrow(rows, self.heading, name, ignore_extra_fields=ignore_extra_fields)
+        name, heading = self.full_table_name, self.heading
+        table = rows_to_arrow(rows, heading, name, ignore_extra_fields=ignore_extra_fields)
         if not table.num_rows:
             return
         self._check_primary_key_given(table.column_names)
         from .codecs import store_writes
         with store_writes(self):  # objects written to stores are removed again if the insert fails
-            data = conform(table, self.heading, name, self.connection.backend)
+            data = conform(table, heading, name, self.connection.backend)
             if replace or skip_duplicates:
                 data = self._with_defaults(data, replace)
             self._ingest(data, replace=replace, skip_duplicates=skip_duplicates, chunk_size=chunk_size)
 
     def _ingest(self, data: pa.Table, replace=False, skip_duplicates=False, chunk_size=None):
-        backend = self.connection.backend
-        stored = pa.table({c: backend.to_storage(data.column(c), self.heading[c]) for c in data.column_names})
+        backend, heading = self.connection.backend, self.heading
+        stored = pa.Table.from_arrays([backend.to_storage(column, heading[name]) for name, column
+                                       in zip(data.column_names, data.columns)], names=data.column_names)
         step = max(int(chunk_size or stored.num_rows), 1)
+        one_statement = (not self.connection.in_transaction and step >= stored.num_rows  # atomic by itself
+                         and backend.ingest_is_one_statement(stored, skip_duplicates, replace))
         try:
-            with self.connection.atomic():
+            with contextlib.nullcontext() if one_statement else self.connection.atomic():
                 for start in range(0, stored.num_rows, step):
                     backend.ingest(self.database, self.table_name, stored.slice(start, step),
                                    skip_duplicates=skip_duplicates, replace=replace, primary_key=self._stored_key)

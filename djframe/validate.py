@@ -110,10 +110,29 @@ def _from_columns(columns: dict, heading) -> "_PyTable":
             arrays[name] = _ObjectColumn(values)
             continue
         try:
-            arrays[name] = pa.array(values)
+            arrays[name] = _typed_array(values, attr) or pa.array(values)
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, UnicodeError):
             arrays[name] = _ObjectColumn(values)
     return _PyTable(arrays)
+
+
+def _typed_array(values: list, attr):
+    """A few plain ints or strings straight into the attribute's Arrow type (inference, and the cast
+    after it, cost more than the row itself in insert1). None when not that case, or when a value does
+    not fit: inference then takes over and the converter reports the value."""
+    if attr is None or len(values) > SMALL:
+        return None
+    kind = attr.type.kind
+    if kind in INTEGER_RANGES and all(type(v) is int for v in values):
+        target = _INTEGER_TYPES[kind]
+    elif kind in ("char", "varchar", "enum", "text") and all(type(v) is str for v in values):
+        target = pa.large_string()
+    else:
+        return None
+    try:
+        return pa.array(values, target)
+    except (pa.ArrowInvalid, OverflowError, UnicodeError):
+        return None
 
 
 class _ObjectColumn(list):
@@ -150,7 +169,7 @@ def conform(table, heading, table_name: str, backend, *, complete=True) -> pa.Ta
             f"Cannot insert into {table_name}: required attribute(s) {missing} not given. "
             "Provide a value for each, or declare a default in the table definition.")
     clock = _Clock(backend)
-    arrays, fields = [], []
+    arrays = []
     for name in names:
         attr = heading[name]
         column = table.column(name)
@@ -159,8 +178,7 @@ def conform(table, heading, table_name: str, backend, *, complete=True) -> pa.Ta
         array = convert_column(column, attr, table_name, backend, rows=table, heading=heading)
         array = fill_defaults(array, attr, table_name, backend, clock)
         arrays.append(array)
-        fields.append(pa.field(name, array.type))
-    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+    return pa.Table.from_arrays(arrays, names=names)
 
 
 def add_defaults(data: pa.Table, attributes, table_name: str, backend) -> pa.Table:
@@ -258,7 +276,7 @@ def _is_int(v) -> bool:
 def _integers(column, attr, where, backend):
     lo, hi = INTEGER_RANGES[attr.type.kind]
     expected = f"an integer in {lo}..{hi} ({attr.type.kind})"
-    target = pa.from_numpy_dtype(np.dtype(attr.type.kind))
+    target = _INTEGER_TYPES[attr.type.kind]
     if isinstance(column, pa.Array) and (pa.types.is_integer(column.type) or pa.types.is_null(column.type)):
         array = column
     elif isinstance(column, pa.Array) and pa.types.is_floating(column.type):
@@ -278,12 +296,24 @@ def _integers(column, attr, where, backend):
             raise _bad(where, _first_bad(values, lambda v: lo <= int(v) <= hi), expected,
                        "Choose a wider integer type if such values are valid.") from None
     if len(array) - array.null_count:
-        mm = pc.min_max(array)  # Python bounds: comparing uint64 with int64 scalars overflows in Arrow
-        low, high = mm["min"].as_py(), mm["max"].as_py()
+        low, high = _min_max(array)  # Python bounds: comparing uint64 with int64 scalars overflows in Arrow
         if low < lo or high > hi:
-            out = pc.equal(array, mm["min"] if low < lo else mm["max"])
+            out = pc.equal(array, pa.scalar(low if low < lo else high, array.type))
             raise _bad(where, _at(array, out), expected, "Choose a wider integer type if such values are valid.")
-    return array.cast(target)
+    return array if array.type == target else array.cast(target)
+
+
+_INTEGER_TYPES = {kind: pa.from_numpy_dtype(np.dtype(kind)) for kind in INTEGER_RANGES}
+SMALL = 16  # rows; below this Python beats an Arrow kernel call (insert1, populate)
+
+
+def _min_max(array: pa.Array) -> tuple:
+    """(min, max) of the non-null values as Python numbers."""
+    if len(array) <= SMALL:
+        values = [v for v in array.to_pylist() if v is not None]
+        return min(values), max(values)
+    mm = pc.min_max(array)
+    return mm["min"].as_py(), mm["max"].as_py()
 
 
 def _is_number(v) -> bool:
@@ -294,7 +324,7 @@ def _floats(column, attr, where, backend):
     target = pa.float32() if attr.type.kind == "float32" else pa.float64()
     if isinstance(column, pa.Array) and (pa.types.is_floating(column.type) or pa.types.is_integer(column.type)
                                          or pa.types.is_null(column.type) or pa.types.is_decimal(column.type)):
-        array = column.cast(pa.float64())
+        array = column if column.type == pa.float64() else column.cast(pa.float64())
     else:
         values = _pylist(column)
         if not all(v is None or _is_number(v) for v in values):
@@ -302,11 +332,17 @@ def _floats(column, attr, where, backend):
         array = pa.array([None if v is None else float(v) for v in values], pa.float64())
     if len(array) - array.null_count:
         _check_special_floats(array, attr, where, backend)
-    return array.cast(target, safe=False)
+    return array if array.type == target else array.cast(target, safe=False)
 
 
 def _check_special_floats(array, attr, where, backend):
-    nan, inf = pc.fill_null(pc.is_nan(array), False), pc.fill_null(pc.is_inf(array), False)
+    """NaN and infinity where the backend cannot store them; float32 overflow. The common case
+    (all finite and in range) costs two kernel calls, or none for a few rows."""
+    finite, (low, high) = _all_finite(array), _min_max(array)
+    in_range = attr.type.kind != "float32" or (-FLOAT32_MAX <= low and high <= FLOAT32_MAX)
+    if finite and in_range:
+        return
+    nan, inf = pc.is_nan(array), pc.is_inf(array)
     if pc.any(nan).as_py() and not backend.supports_nan:
         raise _bad(where, _at(array, nan), "a number",
                    f"The {backend.name} backend cannot store NaN; use None (NULL) for a missing value.")
@@ -314,10 +350,16 @@ def _check_special_floats(array, attr, where, backend):
         raise _bad(where, _at(array, inf), "a finite number",
                    f"The {backend.name} backend cannot store infinity; use None or a finite value.")
     if attr.type.kind == "float32":
-        big = pc.fill_null(pc.and_(pc.greater(pc.abs(array), FLOAT32_MAX), pc.invert(inf)), False)
+        big = pc.and_(pc.greater(pc.abs(array), FLOAT32_MAX), pc.invert(inf))
         if pc.any(big).as_py():
             raise _bad(where, _at(array, big), "a value within the float32 range (±3.4e38)",
                        "Declare the attribute as float64 for larger values.")
+
+
+def _all_finite(array: pa.Array) -> bool:
+    if len(array) <= SMALL:
+        return all(math.isfinite(v) for v in array.to_pylist() if v is not None)
+    return pc.all(pc.is_finite(array)).as_py() is not False
 
 
 def _bools(column, attr, where, backend):
@@ -333,7 +375,7 @@ def _bools(column, attr, where, backend):
 def _strings(column, attr, where, backend):
     if isinstance(column, pa.Array) and (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
                                          or pa.types.is_null(column.type)):
-        array = column.cast(pa.large_string())
+        array = column if column.type == pa.large_string() else column.cast(pa.large_string())
     else:
         values = _pylist(column)
         if not all(v is None or isinstance(v, str) for v in values):
@@ -344,20 +386,8 @@ def _strings(column, attr, where, backend):
         except (UnicodeError, pa.ArrowInvalid):
             raise _bad(where, _first_bad(values, _encodable), "text encodable as UTF-8",
                        "Remove unpaired surrogate characters.") from None
-    if not len(array) - array.null_count:
-        return array
-    nul = pc.fill_null(pc.match_substring(array, "\x00"), False)
-    if pc.any(nul).as_py():
-        raise _bad(where, _at(array, nul), "text without NUL characters",
-                   "Remove the \\x00 characters (PostgreSQL cannot store them), or use the bytes type.")
-    if attr.type.length is not None:
-        _check_length(array, attr, where)
-    if attr.type.kind == "enum":
-        inside = pc.is_in(array, pa.array(attr.type.enum_values, pa.large_string()))
-        bad = pc.and_(pc.invert(inside), pc.is_valid(array))
-        if pc.any(bad).as_py():
-            raise _bad(where, _at(array, bad), f"one of {list(attr.type.enum_values)}",
-                       "Use one of the declared values, or add the value to the enum with alter().")
+    if len(array) - array.null_count:
+        _check_rules(array, _string_rules(attr), where)
     return array
 
 
@@ -369,13 +399,40 @@ def _encodable(v) -> bool:
         return False
 
 
-def _check_length(array, attr, where):
+def _string_rules(attr) -> list:
+    """The rules of a string type: (ok(value), Arrow mask of bad values, expected(value), hint)."""
+    rules = [(lambda v: "\x00" not in v, lambda a: pc.match_substring(a, "\x00"),
+              lambda v: "text without NUL characters",
+              "Remove the \\x00 characters (PostgreSQL cannot store them), or use the bytes type.")]
     limit = attr.type.length
-    too_long = pc.fill_null(pc.greater(pc.utf8_length(array), limit), False)
-    if pc.any(too_long).as_py():
-        row, value = _at(array, too_long)
-        raise _bad(where, (row, value), f"a string of at most {limit} characters (got {len(value)})",
-                   f"Shorten the value, or declare a longer {attr.type.kind}.")
+    if limit is not None:
+        rules.append((lambda v: len(v) <= limit, lambda a: pc.greater(pc.utf8_length(a), limit),
+                      lambda v: f"a string of at most {limit} characters (got {len(v)})",
+                      f"Shorten the value, or declare a longer {attr.type.kind}."))
+    if attr.type.kind == "enum":
+        allowed = attr.type.enum_values
+        rules.append((lambda v: v in allowed,
+                      lambda a: pc.invert(pc.is_in(a, pa.array(allowed, pa.large_string()))),
+                      lambda v: f"one of {list(allowed)}",
+                      "Use one of the declared values, or add the value to the enum with alter()."))
+    return rules
+
+
+def _check_rules(array: pa.Array, rules: list, where: str):
+    """Raise for the first value that breaks a rule: per value in Python for a few rows (insert1),
+    with one Arrow kernel per rule for many."""
+    if len(array) <= SMALL:
+        values = array.to_pylist()
+        for ok, _, expected, hint in rules:
+            found = next(((i, v) for i, v in enumerate(values) if v is not None and not ok(v)), None)
+            if found:
+                raise _bad(where, found, expected(found[1]), hint)
+        return
+    for _, mask, expected, hint in rules:
+        bad = mask(array)
+        if pc.any(bad).as_py():
+            found = _at(array, bad)
+            raise _bad(where, found, expected(found[1]), hint)
 
 
 def _dates(column, attr, where, backend):

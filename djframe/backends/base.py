@@ -108,6 +108,15 @@ class Backend:
     def fetch_arrow(self, sql: str) -> pa.Table:  # pragma: no cover - abstract
         raise NotImplementedError("abstract")
 
+    def table_slices(self, schema: str, table: str, alias: str) -> list[str] | None:
+        """WHERE terms cutting a large table into disjoint slices fetched in parallel, or None
+        (the default: one stream)."""
+        return None
+
+    def fetch_arrow_parts(self, sqls: list[str]) -> pa.Table:
+        """The union of several SELECTs over disjoint slices (see table_slices), as one table."""
+        return pa.concat_tables([self.fetch_arrow(sql) for sql in sqls])
+
     def fetch_batches(self, sql: str, batch_rows: int = 65536):
         """Stream a result as Arrow record batches (default: one table, sliced)."""
         yield from self.fetch_arrow(sql).to_batches(max_chunksize=batch_rows)
@@ -160,6 +169,26 @@ class Backend:
     def ingest(self, schema: str, table: str, data: pa.Table, *, skip_duplicates=False,
                replace=False, primary_key=()) -> int:  # pragma: no cover - abstract
         raise NotImplementedError("abstract")
+
+    small_batch_rows = 200  # below this a multi-row INSERT beats the bulk path's setup
+    small_batch_bytes = 1 << 20
+
+    def is_small_batch(self, data: pa.Table) -> bool:
+        return data.num_rows <= self.small_batch_rows and data.nbytes <= self.small_batch_bytes
+
+    def ingest_is_one_statement(self, data: pa.Table, skip_duplicates=False, replace=False) -> bool:
+        """True when `ingest` writes `data` with a single statement (atomic without a transaction)."""
+        return False
+
+    def insert_values(self, schema, table, data: pa.Table, conflict: str = "") -> int:
+        """One INSERT ... VALUES with escaped literals: a single round trip for a few rows."""
+        target = self.full_name(schema, table)
+        if not data.num_columns:
+            return sum(self.execute(f"INSERT INTO {target} DEFAULT VALUES") for _ in range(data.num_rows))
+        cols = ", ".join(self.quote(c) for c in data.column_names)
+        rows = zip(*(column.to_pylist() for column in data.columns))
+        values = ", ".join("(" + ", ".join(map(self.literal, row)) + ")" for row in rows)
+        return self.execute(f"INSERT INTO {target} ({cols}) VALUES {values}{conflict}")
 
     def conflict_clause(self, names, primary_key, skip_duplicates, replace) -> str:
         """ON CONFLICT clause (PostgreSQL and SQLite spelling) for skip_duplicates / replace.

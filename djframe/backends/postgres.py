@@ -11,9 +11,12 @@ integers, so those get the next wider signed type plus a CHECK constraint
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
+import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote as url_quote
 
 import numpy as np
@@ -58,6 +61,8 @@ _UNHEX[np.frombuffer(b"ABCDEF", np.uint8)] = np.arange(10, 16)
 _HEX_PAIRS = np.frombuffer(b"".join(b"%02x" % i for i in range(256)), np.uint16)  # byte -> two hex digits
 _UUID_GROUPS = ((0, 8), (9, 13), (14, 18), (19, 23), (24, 36))  # hex digit runs of the canonical text
 _temp_names = itertools.count()
+MAX_PARALLEL = 4  # connections one fetch may use at once
+SAMPLE_PAGES = 400  # pages read to find where a large table's live rows are
 _NULL_DEFAULT = re.compile(r"^NULL(::[\w\s\".]+)?$", re.I)
 
 
@@ -172,6 +177,86 @@ class PostgresBackend(Backend):
             elif side is not None:
                 side.close()
 
+    # ----- parallel fetch of large tables ---------------------------------------------------
+    parallel_min_pages = 4096  # 32 MB of table and
+    parallel_min_rows = 200_000  # live rows: below these one stream is as fast as several
+
+    def table_slices(self, schema, table, alias):
+        """Ranges of the table's physical pages (TID range scans, PostgreSQL 14+), one per core, cut
+        where a sample of its rows says they hold equal shares of the live rows (pages of dead rows
+        would skew an even cut), for a table large enough that several streams beat one. Never inside
+        a transaction: the slices are read on other connections, which could not see its writes."""
+        parts = min(os.cpu_count() or 1, MAX_PARALLEL)
+        if self._in_transaction or parts < 2 or self._server_version() < 140000:
+            return None
+        name = self.string_literal(self.full_name(schema, table))
+        pages = self.fetch_rows(f"SELECT pg_relation_size(to_regclass({name})) / current_setting('block_size')::int")
+        pages = int(pages[0][0] or 0) if pages else 0
+        if pages < self.parallel_min_pages:
+            return None
+        percent = min(100.0, 100.0 * SAMPLE_PAGES / pages)
+        shares = ", ".join(str(i / parts) for i in range(1, parts))
+        count, bounds = self.fetch_rows(
+            f"SELECT count(*), percentile_disc(ARRAY[{shares}]) WITHIN GROUP (ORDER BY b) FROM (SELECT "
+            f"(ctid::text::point)[0] AS b FROM {self.full_name(schema, table)} TABLESAMPLE SYSTEM ({percent})) s")[0]
+        if count * 100.0 / percent < self.parallel_min_rows or not bounds:
+            return None
+        bounds = sorted({int(b) for b in _float_array(bounds)} - {0})
+        if not bounds:
+            return None
+        column = f"{alias}.ctid"
+        terms = [f"{column} < '({bounds[0]},0)'::tid"]
+        terms += [f"{column} >= '({lo},0)'::tid AND {column} < '({hi},0)'::tid" for lo, hi in zip(bounds, bounds[1:])]
+        return terms + [f"{column} >= '({bounds[-1]},0)'::tid"]
+
+    def _server_version(self) -> int:
+        if not hasattr(self, "_version"):
+            self._version = int(self.fetch_rows("SHOW server_version_num")[0][0])
+        return self._version
+
+    def fetch_arrow_parts(self, sqls):
+        """Fetch the slices concurrently, one connection each, all reading one exported snapshot:
+        the result is what a single SELECT would have returned at that moment."""
+        if len(sqls) < 2 or self._in_transaction:
+            return super().fetch_arrow_parts(sqls)
+        sides = [self._idle.pop() if self._idle else self._connect() for _ in sqls[1:]]
+        conns, started = [self.conn, *sides], []
+        try:
+            snapshot = self._begin_snapshot(conns, started)
+            with ThreadPoolExecutor(len(conns)) as pool:
+                tables = list(pool.map(lambda job: self._fetch_on(*job), zip(conns, sqls)))
+        except Exception as e:
+            raise self.translate_error(e, sqls[0]) from None
+        finally:
+            for conn in started:
+                with contextlib.suppress(Exception), conn.cursor() as cur:
+                    cur.execute("COMMIT")
+            self._idle.extend(sides)
+            del self._idle[MAX_PARALLEL:]
+        return pa.concat_tables(tables)
+
+    @staticmethod
+    def _begin_snapshot(conns, started) -> str:
+        """Open a read-only repeatable-read transaction on each connection, sharing the first's snapshot."""
+        begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+        with conns[0].cursor() as cur:
+            cur.execute(begin)
+            started.append(conns[0])
+            cur.execute("SELECT pg_export_snapshot()")
+            snapshot = cur.fetchone()[0]
+        for conn in conns[1:]:
+            with conn.cursor() as cur:
+                cur.execute(begin)
+                started.append(conn)
+                cur.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+        return snapshot
+
+    @staticmethod
+    def _fetch_on(conn, sql) -> pa.Table:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            return _plain_table(cur.fetch_arrow_table())
+
     def close(self):
         for side in self._idle:
             side.close()
@@ -222,10 +307,13 @@ class PostgresBackend(Backend):
 
     def ingest(self, schema, table, data: pa.Table, *, skip_duplicates=False, replace=False,
                primary_key=()) -> int:
-        """Binary COPY into the table, or into a temporary twin then INSERT ... ON CONFLICT."""
+        """Binary COPY into the table, or into a temporary twin then INSERT ... ON CONFLICT;
+        a small batch is one multi-row INSERT (COPY's setup costs more than it saves there)."""
         if not data.num_rows:
             return 0
         conflict = self.conflict_clause(data.column_names, primary_key, skip_duplicates, replace)
+        if self.is_small_batch(data):
+            return self.insert_values(schema, table, data, conflict)
         if not conflict:
             self._copy(data, table, schema)
             return data.num_rows
@@ -242,6 +330,9 @@ class PostgresBackend(Backend):
                 self.execute(f"DROP TABLE IF EXISTS {temp}")
             except errors.DataJointError:
                 pass  # aborted transaction: the rollback removes the table
+
+    def ingest_is_one_statement(self, data, skip_duplicates=False, replace=False) -> bool:
+        return self.is_small_batch(data)
 
     def insert_select(self, schema, table, names, select_sql, *, skip_duplicates=False, replace=False,
                       primary_key=()) -> int:
@@ -569,6 +660,13 @@ def _plain_column(column: pa.ChunkedArray, field: pa.Field) -> pa.ChunkedArray:
         return storage.cast(pa.large_string())
     except pa.ArrowInvalid:
         return storage  # an unknown binary type: keep the bytes
+
+
+def _float_array(value) -> list[float]:
+    """A float8[] as ADBC returns it: a list, or the array's text form."""
+    if isinstance(value, str):
+        return [float(x) for x in value.strip("{}").split(",") if x]
+    return [float(x) for x in value]
 
 
 def _numeric_type(typmod: bytes | None) -> pa.DataType:

@@ -37,6 +37,7 @@ class Select:
     offset: int = 0
     joined: bool = False  # the source is a join (needs parentheses on the right of another join)
     materialize: bool = False  # a LIMIT without a bound keeps the server from merging it into its outer query
+    driving: tuple | None = None  # (schema, table, alias) of a base table each result row comes from once
 
     @property
     def is_simple(self) -> bool:
@@ -101,6 +102,19 @@ class Compiler:
             sel.limit, sel.offset = limit, offset or 0
         return self.render(sel, node.heading.names if names is None else names, distinct=distinct)
 
+    def split_sql(self, node: n.Node, names=None) -> list[str] | None:
+        """The query as several SELECTs over disjoint slices of one base table, to be fetched in
+        parallel (the backend decides the slices), or None when it cannot be split: only a plain
+        select-project-join whose rows each come from one row of its leftmost table."""
+        sel = self.select(node)
+        if not sel.is_simple or sel.driving is None:
+            return None
+        slices = self.backend.table_slices(*sel.driving)
+        if not slices:
+            return None
+        names = node.heading.names if names is None else names
+        return [self.render(replace(sel, where=[*sel.where, term]), names) for term in slices]
+
     def count_sql(self, node: n.Node) -> str:
         sel = self.select(node)
         inner = self.render(sel, self._counted(sel, node.heading))
@@ -110,6 +124,17 @@ class Compiler:
         sel = self.select(node)
         inner = self.render(sel, self._counted(sel, node.heading))
         return f"SELECT 1 FROM ({inner}) AS {self.alias()} LIMIT 1"
+
+    def keys_exist_sql(self, schema: str, table: str, heading, keys: list) -> str:
+        """One row of flags, one per full primary key: is that key in the base table? Populate's
+        check, compiled straight from the values (it runs for every key)."""
+        name = self.backend.full_name(schema, table)
+        flags = []
+        for key in keys:
+            terms = " AND ".join(f"{self.q(k)} = {self.backend.typed_literal(c._plain(key[k]), heading[k])}"
+                                 for k in heading.primary_key)
+            flags.append(f"CASE WHEN EXISTS (SELECT 1 FROM {name} WHERE {terms or '1 = 1'}) THEN 1 ELSE 0 END")
+        return "SELECT " + ", ".join(flags)
 
     @staticmethod
     def _counted(sel: Select, heading) -> list[str]:
@@ -205,7 +230,8 @@ class Compiler:
     def _TableNode(self, node: n.TableNode) -> Select:
         alias = self.alias()
         source = f"{self.backend.full_name(node.schema, node.table)} AS {alias}"
-        return Select(source, {a.name: f"{alias}.{self.q(a.name)}" for a in node.heading.all_attributes})
+        return Select(source, {a.name: f"{alias}.{self.q(a.name)}" for a in node.heading.all_attributes},
+                      driving=(node.schema, node.table, alias))
 
     def _RestrictNode(self, node: n.RestrictNode) -> Select:
         sel = self.ensure_simple(self.select(node.child))
@@ -233,7 +259,7 @@ class Compiler:
         right_source = f"({right.source})" if right.joined else right.source
         kind = "LEFT JOIN" if outer else "JOIN"
         return Select(f"{left.source} {kind} {right_source} ON {cond}", {**right.columns, **left.columns},
-                      left.where + (right.where if where is None else where), joined=True)
+                      left.where + (right.where if where is None else where), joined=True, driving=left.driving)
 
     def _TopNode(self, node: n.TopNode) -> Select:
         sel = self.select(node.child)

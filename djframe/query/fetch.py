@@ -24,8 +24,11 @@ def fetch_table(expr, names=None, order_by=None, limit=None, offset=None) -> pa.
     for name in names:
         heading[name]  # unknown attribute -> clear error before any SQL runs
     backend = expr.connection.backend
-    sql = Compiler(backend).sql(expr._node, names, order_spec(order_by), limit, offset or 0)
-    raw = backend.fetch_arrow(sql)
+    parts = None if order_by or limit is not None or offset else Compiler(backend).split_sql(expr._node, names)
+    if parts:
+        raw = backend.fetch_arrow_parts(parts)
+    else:
+        raw = backend.fetch_arrow(Compiler(backend).sql(expr._node, names, order_spec(order_by), limit, offset or 0))
     return normalize(raw, heading, names, backend)
 
 
