@@ -35,11 +35,13 @@ def main(spec: dict):
         prepare(**spec.get("args", {}))
     before = peak_mb()
     start = time.perf_counter()
-    rows = operation(**spec.get("args", {}))
+    result = operation(**spec.get("args", {}))
     seconds = time.perf_counter() - start
+    peak = max(0.0, peak_mb() - before)
     if spec["case"] == "compile":  # the operation times its own loop and returns seconds per compile
-        seconds, rows = rows, 1
-    print(json.dumps({"seconds": seconds, "peak_mb": max(0.0, peak_mb() - before), "rows": rows}))
+        seconds, result = result, 1
+    rows, result_mb = (result.height, result.estimated_size() / 2**20) if hasattr(result, "height") else (result, 0)
+    print(json.dumps({"seconds": seconds, "peak_mb": peak, "rows": rows, "result_mb": result_mb}))
 
 
 if __name__ == "__main__":

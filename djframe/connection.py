@@ -40,11 +40,14 @@ class Connection:
     """A database connection with DataJoint transaction semantics."""
 
     def __init__(self, backend, settings: dict | None = None):
+        from .query.usersql import load_dialects
+        load_dialects(backend.sqlglot_dialect)
         self.backend = backend
         self.settings = dict(settings or {})
         self.schemas: dict = {}
         self._in_transaction = False
         self._specs: dict = {}
+        self._schema_catalog: dict = {}  # schema -> (foreign keys, lineage), for loading specs
         self._dependencies = None
 
     # ----- identity -------------------------------------------------------------------
@@ -110,6 +113,7 @@ class Connection:
         for undo in self.__dict__.pop("_on_rollback", ()):  # remove store objects the rolled-back rows referenced
             undo()
         self._specs.clear()
+        self._schema_catalog.clear()
         self._dependencies = None
 
     def _require_transaction(self, verb):
@@ -163,15 +167,21 @@ class Connection:
         key = (schema, table)
         if key not in self._specs:
             from .catalog import load_table_spec
-            self._specs[key] = load_table_spec(self.backend, schema, table)
+            if schema not in self._schema_catalog:  # foreign keys and lineage are read per schema: once
+                self._schema_catalog[schema] = (self.backend.foreign_keys(schema), self.backend.read_lineage(schema))
+            foreign_keys, lineage = self._schema_catalog[schema]
+            self._specs[key] = load_table_spec(self.backend, schema, table, foreign_keys=foreign_keys,
+                                               lineage=lineage)
         return self._specs[key]
 
     def forget(self, schema: str | None = None):
         """Drop cached catalog facts after DDL."""
         if schema is None:
             self._specs.clear()
+            self._schema_catalog.clear()
         else:
             self._specs = {k: v for k, v in self._specs.items() if k[0] != schema}
+            self._schema_catalog.pop(schema, None)
         self._dependencies = None
 
     def reload_dependencies(self):

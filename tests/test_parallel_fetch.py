@@ -49,6 +49,7 @@ def tables(schema, conn):
     saved = {k: getattr(backend, k) for k in ("parallel_min_pages", "parallel_min_rows") if hasattr(backend, k)}
     for k in saved:
         setattr(backend, k, 0)  # split even this small table
+    getattr(backend, "_slice_bounds", {}).clear()
     yield Group, Item, Tag
     for k, v in saved.items():
         setattr(backend, k, v)

@@ -16,6 +16,7 @@ import hashlib
 import itertools
 import os
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote as url_quote
 
@@ -63,6 +64,7 @@ _UUID_GROUPS = ((0, 8), (9, 13), (14, 18), (19, 23), (24, 36))  # hex digit runs
 _temp_names = itertools.count()
 MAX_PARALLEL = 4  # connections one fetch may use at once
 SAMPLE_PAGES = 400  # pages read to find where a large table's live rows are
+SLICE_CACHE_SECONDS = 10.0
 _NULL_DEFAULT = re.compile(r"^NULL(::[\w\s\".]+)?$", re.I)
 
 
@@ -79,7 +81,7 @@ class PostgresBackend(Backend):
         ssl = {True: "require", False: "disable"}.get(use_tls, "prefer")
         uri = (f"postgresql://{auth + '@' if auth else ''}{host or 'localhost'}:{port or 5432}/"
                f"{url_quote(database_name or 'postgres', safe='')}?sslmode={ssl}")
-        self._uri, self._in_transaction, self._idle = uri, False, []
+        self._uri, self._in_transaction, self._idle, self._slice_bounds = uri, False, [], {}
         self.conn = self._connect()
 
     def _connect(self):
@@ -189,25 +191,34 @@ class PostgresBackend(Backend):
         parts = min(os.cpu_count() or 1, MAX_PARALLEL)
         if self._in_transaction or parts < 2 or self._server_version() < 140000:
             return None
-        name = self.string_literal(self.full_name(schema, table))
-        pages = self.fetch_rows(f"SELECT pg_relation_size(to_regclass({name})) / current_setting('block_size')::int")
-        pages = int(pages[0][0] or 0) if pages else 0
-        if pages < self.parallel_min_pages:
-            return None
-        percent = min(100.0, 100.0 * SAMPLE_PAGES / pages)
-        shares = ", ".join(str(i / parts) for i in range(1, parts))
-        count, bounds = self.fetch_rows(
-            f"SELECT count(*), percentile_disc(ARRAY[{shares}]) WITHIN GROUP (ORDER BY b) FROM (SELECT "
-            f"(ctid::text::point)[0] AS b FROM {self.full_name(schema, table)} TABLESAMPLE SYSTEM ({percent})) s")[0]
-        if count * 100.0 / percent < self.parallel_min_rows or not bounds:
-            return None
-        bounds = sorted({int(b) for b in _float_array(bounds)} - {0})
+        key = (schema, table, parts)
+        cached = self._slice_bounds.get(key)
+        if cached is None or time.monotonic() - cached[0] > SLICE_CACHE_SECONDS:
+            cached = self._slice_bounds[key] = (time.monotonic(), self._page_bounds(schema, table, parts))
+        bounds = cached[1]
         if not bounds:
             return None
         column = f"{alias}.ctid"
         terms = [f"{column} < '({bounds[0]},0)'::tid"]
         terms += [f"{column} >= '({lo},0)'::tid AND {column} < '({hi},0)'::tid" for lo, hi in zip(bounds, bounds[1:])]
         return terms + [f"{column} >= '({bounds[-1]},0)'::tid"]
+
+    def _page_bounds(self, schema, table, parts) -> list[int]:
+        """Page numbers cutting the table into `parts` slices of about equal live rows ([] if too small).
+        Asked again after SLICE_CACHE_SECONDS: a stale answer is still correct (the last slice is open)."""
+        name = self.string_literal(self.full_name(schema, table))
+        pages = self.fetch_rows(f"SELECT pg_relation_size(to_regclass({name})) / current_setting('block_size')::int")
+        pages = int(pages[0][0] or 0) if pages else 0
+        if pages < self.parallel_min_pages:
+            return []
+        percent = min(100.0, 100.0 * SAMPLE_PAGES / pages)
+        shares = ", ".join(str(i / parts) for i in range(1, parts))
+        count, bounds = self.fetch_rows(
+            f"SELECT count(*), percentile_disc(ARRAY[{shares}]) WITHIN GROUP (ORDER BY b) FROM (SELECT "
+            f"(ctid::text::point)[0] AS b FROM {self.full_name(schema, table)} TABLESAMPLE SYSTEM ({percent})) s")[0]
+        if count * 100.0 / percent < self.parallel_min_rows or not bounds:
+            return []
+        return sorted({int(b) for b in _float_array(bounds)} - {0})
 
     def _server_version(self) -> int:
         if not hasattr(self, "_version"):
@@ -464,16 +475,17 @@ class PostgresBackend(Backend):
     def indexes(self, schema, table):
         """Secondary indexes, without the plain ones that only back a foreign key (created by declare)."""
         rows = self.fetch_rows(
-            "SELECT i.indexrelid, i.indisunique, a.attname, pg_get_indexdef(i.indexrelid, u.pos::int, TRUE) "
+            "SELECT i.indexrelid, i.indisunique, EXISTS (SELECT 1 FROM pg_constraint f WHERE f.conrelid = i.indrelid "
+            "AND f.contype = 'f' AND array_to_string(f.conkey, ' ') = i.indkey::text), "
+            "a.attname, pg_get_indexdef(i.indexrelid, u.pos::int, TRUE) "
             "FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
             "CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS u(attnum, pos) "
             "LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = u.attnum AND u.attnum > 0 "
             f"WHERE {self._relation(schema, table)} AND NOT i.indisprimary ORDER BY i.indexrelid, u.pos")
-        fk_columns = {tuple(fk.child_attributes) for child, fk in self.foreign_keys(schema) if child == table}
         out = []
-        for (_oid, unique), group in itertools.groupby(rows, key=lambda r: r[:2]):
-            cols = tuple(name if name is not None else f"({expr})" for _, _, name, expr in group)
-            if unique or cols not in fk_columns:
+        for (_oid, unique, backs_fk), group in itertools.groupby(rows, key=lambda r: r[:3]):
+            cols = tuple(name if name is not None else f"({expr})" for *_, name, expr in group)
+            if unique or not backs_fk:
                 out.append(IndexSpec(cols, bool(unique)))
         return out
 

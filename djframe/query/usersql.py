@@ -25,6 +25,13 @@ _PREDICATES = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Is, exp.Li
 _SECONDS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400, "WEEK": 604800}
 
 
+def load_dialects(dialect: str) -> None:
+    """Import the sqlglot dialects a connection will use (once, when it opens, not at its first query)."""
+    for name in ("mysql", dialect):
+        if name:
+            sqlglot.parse_one("a = 1", read="mysql").sql(dialect=name)  # builds the parser and generator
+
+
 @lru_cache(maxsize=8192)
 def parse(text: str) -> tuple[exp.Expression, tuple[str, ...]]:
     """Parse user SQL (MySQL dialect); return the tree with markers and the attribute names in order."""
