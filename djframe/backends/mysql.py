@@ -436,18 +436,20 @@ class MySQLBackend(Backend):
 
     # ----- fetch normalisation ---------------------------------------------------------------
     def from_storage(self, column, attribute):
+        """Chunk by chunk: combining the chunks of a large fetch first would copy every column."""
         target = attribute.arrow_type
-        column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        column = pa.chunked_array([column]) if isinstance(column, pa.Array) else column
         if pa.types.is_null(column.type):
             return pa.chunked_array([pa.nulls(len(column), target)], target)
         if attribute.type.kind == "uuid" and _is_binary(column.type):
-            column = _uuid_text(column)
+            column = pa.chunked_array([_uuid_text(chunk) for chunk in column.chunks], pa.string())
         if column.type != target:
             try:
                 column = column.cast(target)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                column = pa.array([None if v is None else str(v) for v in column.to_pylist()]).cast(target)
-        return pa.chunked_array([column], target)
+                column = pa.chunked_array([pa.array([None if v is None else str(v) for v in column.to_pylist()])
+                                           .cast(target)], target)
+        return column
 
     # ----- schemas and catalog ---------------------------------------------------------------
     def list_schemas(self):
