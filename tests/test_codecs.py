@@ -220,6 +220,48 @@ def test_uniform_arrays_become_fixed_size_array_column(schema):
     assert np.array_equal(frame["trace"].to_numpy(), data)
 
 
+@pytest.fixture
+def many_traces(schema, monkeypatch):
+    """Blob rows fetched in several decode batches (the batch size made small)."""
+    from djframe.query import fetch
+    monkeypatch.setattr(fetch, "DECODE_BATCH_ROWS", 16)
+
+    @schema
+    class Traces(dj.Manual):
+        definition = """
+        trace_id : int32
+        ---
+        trace = null : <blob>
+        """
+    return Traces
+
+
+def test_uniform_arrays_across_decode_batches(many_traces):
+    data = np.random.default_rng(1).normal(size=(53, 40))  # 3 full batches and a last one of 5 rows
+    many_traces.insert([{"trace_id": i, "trace": data[i]} for i in range(53)])
+    frame = many_traces.to_polars(order_by="trace_id")
+    assert frame.schema["trace"] == pl.Array(pl.Float64, 40)
+    assert np.array_equal(frame["trace"].to_numpy(), data) and frame["trace_id"].to_list() == list(range(53))
+    window = many_traces.to_polars(order_by="trace_id DESC", limit=20, offset=3)
+    assert window["trace_id"].to_list() == list(range(49, 29, -1))
+    assert np.array_equal(window["trace"].to_numpy(), data[49:29:-1])
+
+
+def test_mixed_values_across_decode_batches_become_objects(many_traces):
+    rows = [{"trace_id": i, "trace": np.arange(float(i % 3 + 1)) if i != 40 else None} for i in range(50)]
+    many_traces.insert(rows)
+    frame = many_traces.to_polars(order_by="trace_id")
+    assert frame.schema["trace"] == pl.Object
+    values = frame["trace"].to_list()
+    assert values[40] is None and all(np.array_equal(values[i], np.arange(float(i % 3 + 1)))
+                                      for i in range(50) if i != 40)
+
+
+def test_empty_blob_fetch_keeps_the_heading(many_traces):
+    frame = many_traces.to_polars()
+    assert frame.columns == ["trace_id", "trace"] and frame.height == 0
+
+
 def test_compressed_blob_is_byte_identical_to_pack(schema):
     from djframe.codecs.blob import pack
     @schema

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
@@ -111,6 +112,48 @@ def _polars_object_series(name, values):
     return pl.Series(name, values, dtype=pl.Object)
 
 
+DECODE_BATCH_ROWS = 1024  # rows per batch when codec columns are fetched: big values, so few rows
+
+
+def to_polars_streamed(expr, names, order_by=None, limit=None, offset=None):
+    """A frame with codec columns, fetched and decoded overlapped: batch k is decoded (inflate
+    releases the GIL) while batch k+1 arrives, instead of one after the other."""
+    import polars as pl
+
+    heading, connection = expr.heading, expr.connection
+    backend = connection.backend
+    sql = Compiler(backend).sql(expr._node, names, order_spec(order_by), limit, offset or 0)
+    codecs = [n for n in names if heading[n].type.kind == "codec"]
+
+    def decode(batch: pa.RecordBatch):
+        table = normalize(pa.Table.from_batches([batch]), heading, names, backend)
+        return table.drop_columns(codecs), {n: decode_column(table.column(n), heading[n], connection) for n in codecs}
+
+    with ThreadPoolExecutor(1) as pool:
+        done = [f.result() for f in [pool.submit(decode, b) for b in backend.fetch_batches(sql, DECODE_BATCH_ROWS)]]
+    if not done:
+        return to_polars(fetch_table(expr, names, order_by, limit, offset), heading, connection)
+    plain = pa.concat_tables([table for table, _ in done])
+    frame = pl.from_arrow(plain) if plain.num_columns else pl.DataFrame()
+    for name in codecs:
+        frame = frame.with_columns(_concat_decoded(name, [values[name] for _, values in done]))
+    return frame.select(names)
+
+
+def _concat_decoded(name, parts: list):
+    """One Polars column from decoded batches: a fixed-size array column when every batch stacks
+    into arrays of one shape and dtype (each batch one chunk, no copy), else Python objects."""
+    import polars as pl
+
+    from ..codecs.blob import stack_if_uniform
+    stacked = [stack_if_uniform(values) for values in parts]
+    first = stacked[0]
+    if all(a is not None and a.ndim >= 2 and a.shape[1:] == first.shape[1:] and a.dtype == first.dtype
+           for a in stacked):
+        return pl.concat([pl.Series(name, a) for a in stacked], rechunk=False)
+    return pl.Series(name, [v for values in parts for v in values], dtype=pl.Object)
+
+
 def to_pandas(table: pa.Table, heading, connection=None):
     import pandas as pd
 
@@ -169,6 +212,8 @@ class FetchMethods:
         return self._arrow(None, order_by, limit, offset)
 
     def to_polars(self, *, order_by=None, limit=None, offset=None, squeeze=False):
+        if any(a.type.kind == "codec" for a in self.heading.attributes.values()):
+            return to_polars_streamed(self, self.heading.names, order_by, limit, offset)
         return to_polars(self._arrow(None, order_by, limit, offset), self.heading, self.connection)
 
     def to_pandas(self, *, order_by=None, limit=None, offset=None, squeeze=False):
