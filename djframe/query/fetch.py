@@ -81,9 +81,14 @@ def decode_column(values: list, attr, connection=None) -> list:
     return values
 
 
+def decoded_values(column, attr, connection=None) -> list:
+    """Python values of a fetched column; codecs read the Arrow buffers directly (no bytes copies)."""
+    return decode_column(column if attr.type.kind == "codec" else column.to_pylist(), attr, connection)
+
+
 def to_dicts(table: pa.Table, heading, connection=None) -> list[dict]:
     names = table.column_names
-    decoded = [decode_column(table.column(n).to_pylist(), heading[n], connection) for n in names]
+    decoded = [decoded_values(table.column(n), heading[n], connection) for n in names]
     return [dict(zip(names, row)) for row in zip(*decoded)]
 
 
@@ -157,7 +162,7 @@ def _concat_decoded(name, parts: list):
 def to_pandas(table: pa.Table, heading, connection=None):
     import pandas as pd
 
-    records = {n: decode_column(table.column(n).to_pylist(), heading[n], connection)
+    records = {n: decoded_values(table.column(n), heading[n], connection)
                if heading[n].type.kind in ("codec", "uuid", "json") else None for n in table.column_names}
     frame = table.to_pandas()
     for name, values in records.items():
@@ -183,7 +188,7 @@ def to_arrays(table: pa.Table, heading, connection=None):
             dtypes.append((name, values.dtype))
         else:
             values = np.empty(len(column), dtype=object)
-            values[:] = decode_column(column.to_pylist(), attr, connection)
+            values[:] = decoded_values(column, attr, connection)
             dtypes.append((name, object))
         columns.append(values)
     out = np.empty(table.num_rows, dtype=dtypes)
