@@ -40,7 +40,7 @@ def main(spec: dict):
     peak = max(0.0, peak_mb() - before)
     if spec["case"] == "compile":  # the operation times its own loop and returns seconds per compile
         seconds, result = result, 1
-    rows, result_mb = (result.height, result.estimated_size() / 2**20) if hasattr(result, "height") else (result, 0)
+    rows, result_mb = (result.height, result.to_arrow().nbytes / 2**20) if hasattr(result, "height") else (result, 0)
     print(json.dumps({"seconds": seconds, "peak_mb": peak, "rows": rows, "result_mb": result_mb}))
 
 

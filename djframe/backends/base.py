@@ -105,17 +105,26 @@ class Backend:
     def execute(self, sql: str, params=None) -> int:  # pragma: no cover - abstract
         raise NotImplementedError("abstract")
 
-    def fetch_arrow(self, sql: str) -> pa.Table:  # pragma: no cover - abstract
+    def fetch_parts(self, sql: str):  # pragma: no cover - abstract
+        """The result as it arrives: one or more Arrow tables of the same columns (at least one; an
+        empty result is one empty table). The caller converts each part before the next is fetched,
+        so the raw form of a large result is never held whole next to its converted form."""
         raise NotImplementedError("abstract")
+
+    def fetch_arrow(self, sql: str) -> pa.Table:
+        """The whole result as one Arrow table (parts whose raw types differ are promoted)."""
+        parts = list(self.fetch_parts(sql))
+        return parts[0] if len(parts) == 1 else pa.concat_tables(parts, promote_options="permissive")
 
     def table_slices(self, schema: str, table: str, alias: str) -> list[str] | None:
         """WHERE terms cutting a large table into disjoint slices fetched in parallel, or None
         (the default: one stream)."""
         return None
 
-    def fetch_arrow_parts(self, sqls: list[str]) -> pa.Table:
-        """The union of several SELECTs over disjoint slices (see table_slices), as one table."""
-        return pa.concat_tables([self.fetch_arrow(sql) for sql in sqls])
+    def fetch_split_parts(self, sqls: list[str]):
+        """The parts of several SELECTs over disjoint slices of one table (see table_slices)."""
+        for sql in sqls:
+            yield from self.fetch_parts(sql)
 
     def fetch_batches(self, sql: str, batch_rows: int = 65536):
         """Stream a result as Arrow record batches (default: one table, sliced)."""
@@ -421,3 +430,37 @@ class Backend:
 
     def connection_id(self) -> int:
         return 0
+
+
+# ----- parts of a result whose raw types differ ---------------------------------------------------
+_TEXT = {pa.string(), pa.large_string()}
+_BYTES = _TEXT | {pa.binary(), pa.large_binary()}
+
+
+def unify_chunks(chunks: list) -> pa.ChunkedArray:
+    """One column from chunks of different types (NULL-only chunks, integers in one chunk and reals
+    in the next: SQLite values carry their own storage class), promoting as Arrow infers a mix of
+    such values; any other mix becomes text."""
+    target = _common_type({c.type for c in chunks} - {pa.null()})
+    if target is not None:
+        try:
+            return pa.chunked_array([c if c.type == target else c.cast(target) for c in chunks], target)
+        except pa.ArrowInvalid:  # an integer too large for an exact double
+            pass
+    return pa.chunked_array([text_array(c.to_pylist()) for c in chunks], pa.large_string())
+
+
+def _common_type(types: set) -> pa.DataType | None:
+    """The type pa.array gives values of all these types; None when only text holds them."""
+    if len(types) <= 1:
+        return types.pop() if types else pa.null()
+    if types <= {pa.int64(), pa.float64()}:
+        return pa.float64()
+    if types <= _TEXT:
+        return pa.large_string()
+    return pa.large_binary() if types <= _BYTES else None
+
+
+def text_array(values) -> pa.Array:
+    """Values of any kind as text (the last resort for a column of mixed types)."""
+    return pa.array([None if v is None else str(v) for v in values], pa.large_string())

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import os
 import re
 import ssl
@@ -65,6 +66,7 @@ _HAS_LIMIT = re.compile(r"\bLIMIT\s+\d+(\s+OFFSET\s+\d+)?\s*$", re.I)
 _NULL_COLUMN = re.compile(r"(?:SELECT|,)\s*\(?\s*NULL\s*\)?\s+AS\s", re.I)  # a bare NULL column
 _CX_ERROR = re.compile(r"ERROR (\d+) \(\w+\): (.*?)\s*}?\s*$", re.S)
 
+FETCH_BATCH_ROWS = 65536  # rows per part of a fetch
 SMALL_BATCH_ROWS = 200  # below this, multi-row INSERT beats writing and loading a file
 _INT_TYPES = {"tinyint": 8, "smallint": 16, "int": 32, "bigint": 64}
 _SQL_INT = re.compile(r"^(tinyint|smallint|mediumint|int|bigint)(?:\(\d+\))?(\s+unsigned)?(?:\s+zerofill)?$")
@@ -169,22 +171,58 @@ class MySQLBackend(Backend):
         """connectorx sees only committed data, rounds decimals to (38, 10) and panics on NULL-typed columns."""
         return not (self._in_transaction or _NULL_COLUMN.search(sql) or any(t in sql for t in self._exact_tables))
 
-    def fetch_arrow(self, sql: str) -> pa.Table:
-        if self._use_connectorx(sql):
-            table = self._connectorx(sql, "arrow")
-            if table is not None:
-                return table
-        return self._fetch_session(sql)
+    def fetch_parts(self, sql: str):
+        """Streamed through connectorx, or through the session, which sees the open transaction."""
+        parts = self._stream(sql, FETCH_BATCH_ROWS)
+        if parts is None:
+            yield self._fetch_session(sql)
+            return
+        empty = True
+        for batch in parts:
+            if isinstance(batch, pa.Schema):
+                if empty:
+                    yield batch.empty_table()
+                return
+            empty = False
+            yield pa.Table.from_batches([batch])
 
     def fetch_batches(self, sql: str, batch_rows: int = 65536):
         """Stream through connectorx; inside a transaction the session result is sliced."""
-        reader = self._connectorx(sql, "arrow_stream", batch_size=batch_rows) if self._use_connectorx(sql) else None
-        if reader is None:
+        parts = self._stream(sql, batch_rows)
+        if parts is None:
             yield from self._fetch_session(sql).to_batches(max_chunksize=batch_rows)
             return
-        for batch in reader:
-            if batch.num_rows:
-                yield batch
+        yield from (b for b in parts if not isinstance(b, pa.Schema))
+
+    def _stream(self, sql: str, batch_rows: int):
+        """connectorx record batches as they arrive, then the schema; None where connectorx cannot
+        run the query (or fails on it before the first batch without a server error): the session
+        runs it then."""
+        reader = self._connectorx(sql, "arrow_stream", batch_size=batch_rows) if self._use_connectorx(sql) else None
+        if reader is None:
+            return None
+        batches = iter(reader)
+        try:
+            first = next(batches, None)
+        except BaseException as e:
+            if type(e).__name__ != "PanicException" and not isinstance(e, RuntimeError):
+                raise
+            if _CX_ERROR.search(str(e)):
+                raise self.translate_error(e, sql) from None
+            return None
+        return self._rest(first, batches, reader.schema, sql)
+
+    def _rest(self, first, batches, schema, sql):
+        """The stream from its first batch on; a failure now is raised (translated when the server's)."""
+        try:
+            for batch in itertools.chain([first] if first is not None else [], batches):
+                if batch.num_rows:
+                    yield batch
+        except BaseException as e:
+            if type(e).__name__ != "PanicException" and not isinstance(e, RuntimeError):
+                raise
+            raise self.translate_error(e, sql) from None
+        yield schema
 
     def _connectorx(self, sql: str, return_type: str, **kwargs):
         """Arrow from connectorx, or None when it cannot convert a column type (session fallback)."""

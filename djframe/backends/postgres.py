@@ -143,8 +143,8 @@ class PostgresBackend(Backend):
     def fetch_rows(self, sql: str, params=None) -> list[tuple]:
         return self._run(sql, params, lambda cur: cur.fetchall())
 
-    def fetch_arrow(self, sql: str) -> pa.Table:
-        return self._run(sql, None, lambda cur: _plain_table(cur.fetch_arrow_table()), bulk=True)
+    def fetch_parts(self, sql: str):
+        yield self._run(sql, None, lambda cur: _plain_table(cur.fetch_arrow_table()), bulk=True)
 
     def begin(self):
         super().begin()
@@ -225,17 +225,19 @@ class PostgresBackend(Backend):
             self._version = int(self.fetch_rows("SHOW server_version_num")[0][0])
         return self._version
 
-    def fetch_arrow_parts(self, sqls):
+    def fetch_split_parts(self, sqls):
         """Fetch the slices concurrently, one connection each, all reading one exported snapshot:
-        the result is what a single SELECT would have returned at that moment."""
+        together they are what a single SELECT would have returned at that moment."""
         if len(sqls) < 2 or self._in_transaction:
-            return super().fetch_arrow_parts(sqls)
+            yield from super().fetch_split_parts(sqls)
+            return
         sides = [self._idle.pop() if self._idle else self._connect() for _ in sqls[1:]]
         conns, started = [self.conn, *sides], []
         try:
-            snapshot = self._begin_snapshot(conns, started)
+            self._begin_snapshot(conns, started)
             with ThreadPoolExecutor(len(conns)) as pool:
-                tables = list(pool.map(lambda job: self._fetch_on(*job), zip(conns, sqls)))
+                tables = pool.map(lambda job: self._fetch_on(*job), zip(conns, sqls))
+                yield from tables  # in order, each as soon as it is complete
         except Exception as e:
             raise self.translate_error(e, sqls[0]) from None
         finally:
@@ -244,7 +246,6 @@ class PostgresBackend(Backend):
                     cur.execute("COMMIT")
             self._idle.extend(sides)
             del self._idle[MAX_PARALLEL:]
-        return pa.concat_tables(tables)
 
     @staticmethod
     def _begin_snapshot(conns, started) -> str:

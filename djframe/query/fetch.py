@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pyarrow as pa
 
+from ..backends.base import unify_chunks
 from ..errors import DataJointError
 from .compile import Compiler, order_spec
 
@@ -24,13 +25,40 @@ def fetch_table(expr, names=None, order_by=None, limit=None, offset=None) -> pa.
     names = list(heading.names if names is None else names)
     for name in names:
         heading[name]  # unknown attribute -> clear error before any SQL runs
-    backend = expr.connection.backend
-    parts = None if order_by or limit is not None or offset else Compiler(backend).split_sql(expr._node, names)
-    if parts:
-        raw = backend.fetch_arrow_parts(parts)
+    return concat_parts(list(fetch_parts(expr, names, order_by, limit, offset)), heading)
+
+
+def concat_parts(parts: list, heading) -> pa.Table:
+    """One table from normalized parts. Only computed columns can differ in type between parts
+    (NULL-only in one part, or SQLite values of another storage class): they are promoted, and
+    what stays NULL-typed becomes text, as a single fetch gives."""
+    if len(parts) == 1:
+        table = parts[0]
     else:
-        raw = backend.fetch_arrow(Compiler(backend).sql(expr._node, names, order_spec(order_by), limit, offset or 0))
-    return normalize(raw, heading, names, backend)
+        try:
+            table = pa.concat_tables(parts, promote_options="permissive")
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            table = pa.Table.from_arrays([unify_chunks([c for p in parts for c in p.column(i).chunks])
+                                          for i in range(parts[0].num_columns)], names=parts[0].column_names)
+    nulls = [i for i, f in enumerate(table.schema) if pa.types.is_null(f.type)]
+    for i in nulls:
+        table = table.set_column(i, table.schema.field(i).name, table.column(i).cast(pa.large_string()))
+    return table
+
+
+def fetch_parts(expr, names, order_by=None, limit=None, offset=None):
+    """The result typed by the heading, part by part as the backend delivers it (each part is
+    converted before the next arrives). A large plain query is fetched in parallel slices where the
+    backend can."""
+    heading, backend = expr.heading, expr.connection.backend
+    slices = None if order_by or limit is not None or offset else Compiler(backend).split_sql(expr._node, names)
+    if slices:
+        raw_parts = backend.fetch_split_parts(slices)
+    else:
+        raw_parts = backend.fetch_parts(Compiler(backend).sql(expr._node, names, order_spec(order_by), limit,
+                                                              offset or 0))
+    for raw in raw_parts:
+        yield normalize(raw, heading, names, backend, keep_null_columns=True)
 
 
 def stream_batches(expr, batch_rows=65536):
@@ -42,14 +70,16 @@ def stream_batches(expr, batch_rows=65536):
         yield from normalize(pa.Table.from_batches([batch]), heading, names, backend).to_batches()
 
 
-def normalize(raw: pa.Table, heading, names, backend) -> pa.Table:
+def normalize(raw: pa.Table, heading, names, backend, keep_null_columns=False) -> pa.Table:
+    """Each column in its attribute's Arrow type; computed columns keep what the server gave
+    (NULL-only ones become text unless `keep_null_columns`: a later part may tell their type)."""
     columns, fields = [], []
     for i, name in enumerate(names):
         attr = heading[name]
         column = raw.column(i)
         if attr.expression is None:
             column = backend.from_storage(column, attr)
-        elif pa.types.is_null(column.type):
+        elif pa.types.is_null(column.type) and not keep_null_columns:
             column = column.cast(pa.large_string())
         columns.append(column)
         fields.append(pa.field(name, column.type))
@@ -96,7 +126,7 @@ def to_polars(table: pa.Table, heading, connection=None):
     import polars as pl
 
     plain = [n for n in table.column_names if heading[n].type.kind != "codec"]
-    frame = pl.from_arrow(table.select(plain)) if plain else pl.DataFrame()
+    frame = pl.from_arrow(table.select(plain), rechunk=False) if plain else pl.DataFrame()
     if not isinstance(frame, pl.DataFrame):
         frame = frame.to_frame()
     for name in table.column_names:
@@ -217,9 +247,16 @@ class FetchMethods:
         return self._arrow(None, order_by, limit, offset)
 
     def to_polars(self, *, order_by=None, limit=None, offset=None, squeeze=False):
-        if any(a.type.kind == "codec" for a in self.heading.attributes.values()):
-            return to_polars_streamed(self, self.heading.names, order_by, limit, offset)
-        return to_polars(self._arrow(None, order_by, limit, offset), self.heading, self.connection)
+        heading = self.heading
+        attributes = heading.attributes.values()
+        if any(a.type.kind == "codec" for a in attributes):
+            return to_polars_streamed(self, heading.names, order_by, limit, offset)
+        if any(a.expression is not None for a in attributes):  # parts may differ in type: Arrow joins them
+            return to_polars(self._arrow(None, order_by, limit, offset), heading, self.connection)
+        import polars as pl  # each part becomes Polars as it arrives, so its Arrow form is freed early
+        frames = [to_polars(part, heading, self.connection)
+                  for part in fetch_parts(self, heading.names, order_by, limit, offset)]
+        return frames[0] if len(frames) == 1 else pl.concat(frames, rechunk=False)
 
     def to_pandas(self, *, order_by=None, limit=None, offset=None, squeeze=False):
         return to_pandas(self._arrow(None, order_by, limit, offset), self.heading, self.connection)
