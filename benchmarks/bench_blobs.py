@@ -4,14 +4,25 @@ djframe side by side with the reference client (``datajoint`` from PyPI) on the
 same server and store, and with a raw fetch of the same column (the stored
 bytes/JSON, nothing decoded). Prints medians over ``--repeat`` runs.
 
+``<object@bench>``: djframe stores each array as a Zarr array (a folder with
+zarr.json and a chunk), the reference its bytes as one ``.dat`` file (it takes
+no arrays); ``<object@bench> bytes`` gives both clients the same ``.dat`` bytes.
+
     python benchmarks/bench_blobs.py                       # 2,000 rows x 10,000 float64, PostgreSQL
     python benchmarks/bench_blobs.py --rows 200 --size 1000 --repeat 2   # quick
+
+Store writes are dominated by creating files. On ext4 without a journal (this
+machine) a new inode skips every inode freed in the last 5 minutes (300 s while
+their table block is dirty), so a folder where many files were just deleted,
+such as a busy /tmp, makes every file creation slower; ``--location`` puts the
+store elsewhere (it is removed afterwards either way).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -20,7 +31,7 @@ import warnings
 
 import numpy as np
 
-CODECS = ("<blob>", "<blob@bench>", "<npy@bench>", "<object@bench>")
+CODECS = ("<blob>", "<blob@bench>", "<npy@bench>", "<object@bench>", "<object@bench> bytes")
 
 
 def server(backend):
@@ -46,7 +57,7 @@ def definition(codec):
     return f"""
     rid : int32
     ---
-    value : {codec}
+    value : {codec.split()[0]}
     """
 
 
@@ -83,7 +94,7 @@ class Side:
         return self.schema(cls)
 
     def value(self, codec, array):
-        if codec.startswith("<object") and self.name == "reference":
+        if codec.startswith("<object") and (self.name == "reference" or codec.endswith(" bytes")):
             return (".dat", array.tobytes())  # the reference takes bytes, not arrays
         return array
 
@@ -110,7 +121,7 @@ class Side:
 
 def run(args):
     settings = server(args.backend)
-    location = tempfile.mkdtemp(prefix="djbench_")
+    location = tempfile.mkdtemp(prefix="djbench_", dir=args.location)
     stores = {"bench": {"protocol": "file", "location": location}}
     rng = np.random.default_rng(0)
     data = rng.normal(size=(args.rows, args.size))
@@ -133,6 +144,7 @@ def run(args):
     finally:
         for side in sides:
             side.close()
+        shutil.rmtree(location, ignore_errors=True)
     report(results, args)
 
 
@@ -172,7 +184,7 @@ def report(results, args):
             if dj_t is None:
                 continue
             ref_t = med.get((codec, "reference", op))
-            raw_t = med.get((codec.split(" ")[0], "raw", op)) if op == "fetch" else None
+            raw_t = med.get((codec.replace(" +load", ""), "raw", op)) if op == "fetch" else None
             cells = [f"{dj_t:>10.3f}", f"{ref_t:>11.3f}" if ref_t else f"{'-':>11}",
                      f"{ref_t / dj_t:>9.1f}x" if ref_t else f"{'-':>10}",
                      f"{raw_t:>11.3f}" if raw_t else f"{'-':>11}",
@@ -188,6 +200,7 @@ def main(argv=None):
     parser.add_argument("--backend", choices=("postgresql", "mysql"), default="postgresql")
     parser.add_argument("--codecs", nargs="+", default=list(CODECS))
     parser.add_argument("--no-reference", action="store_true", help="djframe and raw fetch only")
+    parser.add_argument("--location", help="folder in which to create the store (default: the temp folder)")
     run(parser.parse_args(argv))
 
 

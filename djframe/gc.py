@@ -11,7 +11,7 @@ difference. ``collect(dry_run=True)`` (the default) only reports it.
 from __future__ import annotations
 
 import logging
-import os
+import re
 
 from .errors import DataJointError
 from .storage import get_store
@@ -33,40 +33,56 @@ class GarbageCollector:
 
     # ----- what rows reference -------------------------------------------------------------------
     def references(self) -> set[str]:
-        """Paths in this store referenced by any row of the schemas."""
-        found: set[str] = set()
-        for schema in self.schemas:
-            found |= self._schema_references(schema)
-        return found
+        """Paths in this store referenced by any row of the schemas (both sections)."""
+        hashed, addressed = self._all_references()
+        return hashed | addressed
 
-    def _schema_references(self, schema) -> set[str]:
+    def hash_references(self) -> set[str]:
+        return self._all_references()[0]
+
+    def schema_references(self) -> set[str]:
+        return self._all_references()[1]
+
+    def _all_references(self) -> tuple[set, set]:
+        hashed: set[str] = set()
+        addressed: set[str] = set()
+        for schema in self.schemas:
+            for section, paths in self._schema_references(schema):
+                (hashed if section == "hash" else addressed).update(paths)
+        return hashed, addressed
+
+    def _schema_references(self, schema):
+        """(section, paths) per store column of one schema; <filepath@> files are the user's, not ours."""
         from .codecs import resolve_chain
+        from .codecs.hash import HashCodec
+        from .codecs.object import SchemaCodec
         from .query.fetch import fetch_table
         from .table import FreeTable
         connection, name = schema.connection, schema.database
-        found: set[str] = set()
         for table in connection.backend.list_tables(name):
             spec = connection.table_spec(name, table)
             for attr in spec.attributes:
                 if attr.type.kind != "codec":
                     continue
                 chain, dtype = resolve_chain(attr.type.codec, attr.type.store)
-                if dtype != "json":
-                    continue
                 codec = chain[-1][0]
+                section = "hash" if isinstance(codec, HashCodec) else "schema" if isinstance(codec, SchemaCodec) \
+                    else None
+                if dtype != "json" or section is None:
+                    continue
                 column = fetch_table(FreeTable(connection, name, table), names=[attr.name]).column(0)
-                for stored in column.to_pylist():
-                    if stored is None:
-                        continue
-                    for path, store in codec.referenced_paths(stored):
-                        if store in (None, "", self.store.name):
-                            found.add(path)
-        return found
+                paths = {path for stored in column.to_pylist() if stored is not None
+                         for path, store in codec.referenced_paths(stored) if store in (None, "", self.store.name)}
+                yield section, paths
 
     # ----- what the store holds ------------------------------------------------------------------
     def stored(self, schema_name: str) -> tuple[dict, dict]:
-        """({hash path: size}, {schema-addressed path: size}) of one schema's sections."""
-        hashed = self.store.list_files("/".join(p for p in (self._hash_prefix, schema_name) if p))
+        """({hash path: size}, {schema-addressed path: size}) of one schema's sections.
+
+        Only content-hash names count in the hash section: a ``*.part`` file is an
+        object another insert is writing right now."""
+        hashed = {p: n for p, n in self.store.list_files("/".join(x for x in (self._hash_prefix, schema_name) if x))
+                  .items() if _HASH_NAME.match(p.rsplit("/", 1)[-1])}
         partitioned = bool(self.store.spec.get("partition_pattern"))
         base = self._schema_prefix if partitioned else "/".join(p for p in (self._schema_prefix, schema_name) if p)
         addressed = {p: n for p, n in self.store.list_files(base).items()
@@ -75,45 +91,52 @@ class GarbageCollector:
 
     # ----- collection --------------------------------------------------------------------------
     def collect(self, dry_run: bool = True, verbose: bool = False) -> dict:
-        """Find (and unless ``dry_run`` delete) every unreferenced object; returns a report."""
-        referenced = self.references()
+        """Find (and unless ``dry_run`` delete) every unreferenced object; returns a report with the
+        reference client's keys, listing the paths that are (or would be) removed."""
+        hash_refs, schema_refs = self._all_references()
         hashed, addressed = {}, {}
         for schema in self.schemas:
             h, a = self.stored(schema.database)
             hashed.update(h)
             addressed.update(a)
-        orphan_hash = sorted(p for p in hashed if not _covered(p, referenced))
-        orphan_schema = sorted(p for p in addressed if not _covered(p, referenced))
+        orphan_hash = sorted(p for p in hashed if p not in hash_refs)
+        orphan_schema = sorted(p for p in addressed if not _covered(p, schema_refs))
         report = {
             "store": self.store.name, "dry_run": dry_run,
-            "hash_paths_referenced": sum(1 for p in hashed if p in referenced),
-            "hash_paths_stored": len(hashed), "hash_paths_orphaned": len(orphan_hash),
-            "hash_paths_orphaned_bytes": sum(hashed[p] for p in orphan_hash),
+            "hash_paths_referenced": len(hash_refs), "hash_paths_stored": len(hashed),
+            "hash_paths_orphaned": len(orphan_hash), "hash_paths_orphaned_bytes": sum(hashed[p] for p in orphan_hash),
             "orphaned_hash_paths": orphan_hash,
-            "schema_paths_referenced": len(addressed) - len(orphan_schema),
-            "schema_paths_stored": len(addressed), "schema_paths_orphaned": len(orphan_schema),
+            "schema_paths_referenced": len(schema_refs), "schema_paths_stored": len(addressed),
+            "schema_paths_orphaned": len(orphan_schema),
             "schema_paths_orphaned_bytes": sum(addressed[p] for p in orphan_schema),
             "orphaned_schema_paths": orphan_schema,
-            "deleted": 0, "bytes_freed": 0, "errors": 0,
+            "hash_paths_deleted": 0, "schema_paths_deleted": 0, "deleted": 0, "bytes_freed": 0, "errors": 0,
+            "scan_errors": [],
         }
         if verbose:
             for p in orphan_hash + orphan_schema:
                 logger.info("%s unreferenced object %s", "Would delete" if dry_run else "Deleting", p)
         if not dry_run:
-            self._delete(orphan_hash + orphan_schema, {**hashed, **addressed}, report)
+            report["hash_paths_deleted"] = self._delete(orphan_hash, hashed, report)
+            report["schema_paths_deleted"] = self._delete(orphan_schema, addressed, report)
+            self.store.prune(orphan_hash + orphan_schema)
         return report
 
-    def _delete(self, paths: list, sizes: dict, report: dict) -> None:
+    def _delete(self, paths: list, sizes: dict, report: dict) -> int:
+        deleted = 0
         for path in paths:
             try:
                 self.store.remove(path)
+                deleted += 1
                 report["deleted"] += 1
                 report["bytes_freed"] += sizes.get(path, 0)
             except Exception as e:  # keep going; report how many failed
                 report["errors"] += 1
                 logger.warning("Could not delete %s from store %s: %s", path, self.store.name, e)
-        if self.store.protocol == "file":
-            _prune_empty_dirs(self.store, paths)
+        return deleted
+
+
+_HASH_NAME = re.compile(r"^[a-z2-7]{26}$")
 
 
 def _schema_of(path: str, schema_prefix: str) -> str | None:
@@ -138,15 +161,3 @@ def _covered(path: str, referenced: set) -> bool:
         return True
     parts = path.split("/")
     return any("/".join(parts[:i]) in referenced for i in range(1, len(parts)))
-
-
-def _prune_empty_dirs(store, paths) -> None:
-    root = store.full_path("").rstrip("/")
-    for path in paths:
-        folder = os.path.dirname(store.full_path(path))
-        while folder.startswith(root) and folder != root:
-            try:
-                os.rmdir(folder)
-            except OSError:
-                break
-            folder = os.path.dirname(folder)

@@ -96,8 +96,14 @@ def encode_pk_value(value) -> str:
 
 def new_token(length: int = 8) -> str:
     """Random ``[A-Za-z0-9_-]{length}``: URL-safe Base64 of random bytes is uniform over that alphabet."""
+    return new_tokens(1, length)[0]
+
+
+def new_tokens(count: int, length: int = 8) -> list[str]:
+    """``count`` random tokens from one draw of the OS's random source."""
     length = max(4, min(16, int(length)))
-    return base64.urlsafe_b64encode(secrets.token_bytes(12)).decode("ascii")[:length]
+    text = base64.urlsafe_b64encode(secrets.token_bytes(12 * count)).decode("ascii")
+    return [text[16 * i:16 * i + length] for i in range(count)]
 
 
 def object_path(schema: str, table: str, field: str, key: dict, ext: str | None, spec: dict) -> str:
@@ -106,16 +112,23 @@ def object_path(schema: str, table: str, field: str, key: dict, ext: str | None,
     Partition attributes are the ``{attr}`` placeholders of ``partition_pattern``
     (text outside braces is ignored, as in the reference).
     """
-    pattern = spec.get("partition_pattern") or ""
-    partition = re.findall(r"\{(\w+)\}", pattern)
-    parts = [str(spec.get("schema_prefix") or "").strip("/")]
-    parts += [f"{a}={encode_pk_value(key[a])}" for a in partition if a in key]
-    parts += [schema, table]
-    parts += [f"{a}={encode_pk_value(v)}" for a, v in key.items() if a not in partition]
-    if ext and not ext.startswith("."):
-        ext = "." + ext
-    parts.append(f"{field}_{new_token(spec.get('token_length') or 8)}{ext or ''}")
-    return "/".join(p for p in parts if p)
+    return object_paths(schema, table, field, [key], [ext], spec)[0]
+
+
+def object_paths(schema: str, table: str, field: str, keys: list, exts: list, spec: dict) -> list[str]:
+    """`object_path` for a column of rows (the fixed parts worked out once)."""
+    partition = re.findall(r"\{(\w+)\}", spec.get("partition_pattern") or "")
+    prefix = str(spec.get("schema_prefix") or "").strip("/")
+    tokens = new_tokens(len(keys), spec.get("token_length") or 8)
+    out = []
+    for key, ext, token in zip(keys, exts, tokens):
+        parts = [prefix] + [f"{a}={encode_pk_value(key[a])}" for a in partition if a in key]
+        parts += [schema, table] + [f"{a}={encode_pk_value(v)}" for a, v in key.items() if a not in partition]
+        if ext and not ext.startswith("."):
+            ext = "." + ext
+        parts.append(f"{field}_{token}{ext or ''}")
+        out.append("/".join(p for p in parts if p))
+    return out
 
 
 # ----- stores ------------------------------------------------------------------------------
@@ -128,6 +141,8 @@ class Store:
         self.protocol = spec["protocol"]
         self._fs = None
         self._lock = threading.Lock()
+        self.root = self._root()
+        self._prefix = self.root.rstrip("/") + "/"
 
     def __repr__(self):
         return f"Store({self.name!r}, {self.protocol}://{self.root})"
@@ -173,8 +188,7 @@ class Store:
                 return adapter() if isinstance(adapter, type) else adapter
         raise DataJointError(f"Store {self.name!r}: no storage adapter is installed for protocol {self.protocol!r}.")
 
-    @property
-    def root(self) -> str:
+    def _root(self) -> str:
         location = str(self.spec.get("location") or "").strip("/") if self.protocol != "file" else \
             str(Path(self.spec.get("location") or ".").expanduser())
         if self.protocol == "file":
@@ -183,7 +197,7 @@ class Store:
         return "/".join(p for p in (bucket, location) if p)
 
     def full_path(self, path: str) -> str:
-        return f"{self.root.rstrip('/')}/{str(path).lstrip('/')}"
+        return self._prefix + str(path).lstrip("/")
 
     def url(self, path: str) -> str:
         scheme = {"file": "file://", "s3": "s3://", "gcs": "gs://", "azure": "az://"}.get(
@@ -209,39 +223,27 @@ class Store:
         so readers and concurrent writers of the same (hash-addressed) content never see a
         partial object; fresh schema-addressed paths have no other writer and skip it.
         S3 puts are atomic anyway."""
-        full = self.full_path(path)
         if self.protocol == "file":
-            folder = os.path.dirname(full)
-            if not os.path.isdir(folder):
-                os.makedirs(folder, exist_ok=True)
-            target = f"{full}.{uuid.uuid4().hex[:12]}.part" if atomic else full
-            try:
-                with open(target, "wb") as f:
-                    for chunk in data if isinstance(data, (list, tuple)) else (data,):
-                        f.write(chunk)
-                if atomic:
-                    os.replace(target, full)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.remove(target)
-                raise
+            _write_local(self.full_path(path), data, atomic)
         else:
-            self.fs.pipe_file(full, _joined(data))
+            self.fs.pipe_file(self.full_path(path), _joined(data))
 
     def get(self, path: str, mutable: bool = False):
         """The object's bytes (a writable uint8 array when ``mutable``: arrays viewing it stay writable)."""
         try:
             if self.protocol == "file":
-                with open(self.full_path(path), "rb") as f:
-                    if not mutable:
-                        return f.read()
-                    import numpy as np  # an uninitialised writable buffer (bytearray would zero it first)
-                    buf = np.empty(os.fstat(f.fileno()).st_size, np.uint8)
-                    f.readinto(memoryview(buf))
-                    return buf
+                return _read_local(self.full_path(path), mutable)
             data = self.fs.cat_file(self.full_path(path))
             return _writable(data) if mutable else data
-        except (FileNotFoundError, IsADirectoryError):
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise self._missing(path) from None
+
+    def read_into(self, path: str, buffer) -> bool:
+        """Read a local object into a preallocated writable buffer of its recorded size; False when
+        the file's size differs (the caller reads it whole to report the mismatch)."""
+        try:
+            return _read_local_into(self.full_path(path), memoryview(buffer).cast("B"))
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise self._missing(path) from None
 
     def _missing(self, path) -> MissingExternalFile:
@@ -268,12 +270,26 @@ class Store:
                 if os.path.isdir(full):
                     import shutil
                     shutil.rmtree(full, ignore_errors=True)
-                elif os.path.exists(full):
+                elif os.path.lexists(full):
                     os.remove(full)
             elif self.fs.exists(full):
                 self.fs.rm(full, recursive=True)
         except FileNotFoundError:
             pass
+
+    def prune(self, paths) -> None:
+        """Remove the folders left empty above removed objects, up to the store root (local disks;
+        object stores have no folders)."""
+        if self.protocol != "file":
+            return
+        root = self.root.rstrip("/")
+        for folder in sorted({os.path.dirname(self.full_path(p)) for p in paths}, reverse=True):
+            while folder.startswith(self._prefix) and folder != root:
+                try:
+                    os.rmdir(folder)
+                except OSError:  # not empty (or gone): the folders above are in use too
+                    break
+                folder = os.path.dirname(folder)
 
     # ----- whole columns -------------------------------------------------------------------------
     def put_many(self, items: dict, atomic=True) -> None:
@@ -281,7 +297,8 @@ class Store:
         if not items:
             return
         if self.protocol == "file":
-            _map(lambda kv: self.put(*kv, atomic=atomic), list(items.items()))
+            prefix = self._prefix
+            _map(lambda kv: _write_local(prefix + kv[0], kv[1], atomic), list(items.items()))
         else:
             self.fs.pipe({self.full_path(p): _joined(d) for p, d in items.items()})
 
@@ -306,19 +323,23 @@ class Store:
             return [os.path.exists(self.full_path(p)) for p in paths]
         return _map(self.exists, paths)
 
-    def remove_many(self, paths) -> None:
-        _map(self.remove, list(paths))
+    def remove_many(self, paths, prune=True) -> None:
+        """Delete objects (and on a local disk the folders they leave empty)."""
+        paths = list(paths)
+        _map(self.remove, paths)
+        if prune:
+            self.prune(paths)
 
     def list_files(self, prefix: str) -> dict[str, int]:
         """Every file under ``prefix`` (relative paths) with its size."""
         base = self.full_path(prefix).rstrip("/")
+        if self.protocol == "file":
+            return _list_local(base, len(self._prefix))
         try:
             found = self.fs.find(base, detail=True)
         except FileNotFoundError:
             return {}
         root = self.full_path("").rstrip("/")
-        if self.protocol == "file":
-            root = self.fs._strip_protocol(root)
         out = {}
         for full, info in found.items():
             if info.get("type") == "directory":
@@ -330,6 +351,93 @@ class Store:
     def mapper(self, path: str):
         """An fsspec key-value map at ``path`` (e.g. for ``zarr.open``)."""
         return self.fs.get_mapper(self.full_path(path))
+
+
+# ----- local disk: plain system calls (fsspec's per-call overhead is most of a small write) -------
+_O_WRITE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+_O_READ = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+_MAX_WRITE = 1 << 30
+
+
+def _write_local(full: str, data, atomic: bool) -> None:
+    """Write bytes (or a sequence of chunks) to a local file, creating its folders on demand:
+    the first file of a new folder finds it missing, so no check is paid for every file."""
+    target = f"{full}.{uuid.uuid4().hex[:12]}.part" if atomic else full
+    for attempt in range(3):  # a failed insert may prune an emptied folder at the same moment
+        try:
+            fd = os.open(target, _O_WRITE, 0o666)
+            break
+        except FileNotFoundError:
+            if attempt == 2:
+                raise
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+    try:
+        try:
+            for chunk in data if isinstance(data, (list, tuple)) else (data,):
+                view = memoryview(chunk).cast("B")
+                while view.nbytes:
+                    view = view[os.write(fd, view[:_MAX_WRITE]):]
+        finally:
+            os.close(fd)
+        if atomic:
+            os.replace(target, full)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(target)
+        raise
+
+
+def _read_local(full: str, mutable: bool):
+    """A local file's bytes; ``mutable``: into a writable, uninitialised numpy buffer (a bytearray
+    would be zeroed first), so arrays viewing it need no copy."""
+    fd = os.open(full, _O_READ)
+    try:
+        size = os.fstat(fd).st_size
+        if not mutable:
+            first = os.read(fd, min(size, _MAX_WRITE) or 1)
+            if len(first) == size:
+                return first
+            return b"".join([first, *iter(lambda: os.read(fd, _MAX_WRITE), b"")])
+        import numpy as np
+        buf = np.empty(size, np.uint8)
+        view, done = memoryview(buf), 0
+        while done < size:
+            n = os.readv(fd, [view[done:]])
+            if not n:  # the file shrank while it was read: what was read is what it holds
+                return buf[:done]
+            done += n
+        return buf
+    finally:
+        os.close(fd)
+
+
+def _read_local_into(full: str, view: memoryview) -> bool:
+    fd = os.open(full, _O_READ)
+    try:
+        if os.fstat(fd).st_size != view.nbytes:
+            return False
+        done = 0
+        while done < view.nbytes:
+            n = os.readv(fd, [view[done:]])
+            if not n:
+                return False
+            done += n
+        return True
+    finally:
+        os.close(fd)
+
+
+def _list_local(base: str, cut: int) -> dict[str, int]:
+    """{path relative to the store root: size} of every file under a local folder."""
+    out: dict = {}
+    if os.path.isfile(base):
+        return {base[cut:]: os.path.getsize(base)}
+    for folder, _, names in os.walk(base):
+        for name in names:
+            full = os.path.join(folder, name)
+            with contextlib.suppress(OSError):
+                out[full[cut:].replace(os.sep, "/")] = os.stat(full).st_size
+    return out
 
 
 def _writable(data):
@@ -353,6 +461,7 @@ def _map(func, items: list) -> list:
 
 
 _stores: dict = {}
+_resolved: dict = {}
 _stores_lock = threading.Lock()
 
 
@@ -360,12 +469,26 @@ def get_store(name: str | None = None, *, use_filepath_default=False, config=Non
     """The `Store` for a configured name ("" or None: stores.default). Reused while its spec is unchanged."""
     if config is None:
         from .settings import config
+    # validating a spec is slow (it looks up storage plugins), and every column of every insert asks:
+    # remember the answer for as long as the configured stores stay the same
+    try:
+        configured = json.dumps(config["stores"], sort_keys=True, default=str)
+    except (TypeError, ValueError):
+        configured = None
+    request = (id(config), name or None, use_filepath_default, configured)
+    store = _resolved.get(request) if configured is not None else None
+    if store is not None:
+        return store
     spec = config.get_store_spec(name or None, use_filepath_default=use_filepath_default)
     cache_key = json.dumps(spec, sort_keys=True, default=str)
     with _stores_lock:
         store = _stores.get(cache_key)
         if store is None:
             store = _stores[cache_key] = Store(spec)
+        if configured is not None:
+            if len(_resolved) > 256:
+                _resolved.clear()
+            _resolved[request] = store
     return store
 
 

@@ -31,7 +31,7 @@ FORWARDED = (
     "keys", "fetch", "fetch1", "head", "tail", "descendants", "ancestors", "parts", "parents", "children",
     "insert", "insert1", "insert_dataframe", "update1", "validate", "drop", "drop_quick", "delete",
     "delete_quick", "iter_batches", "make_sql", "preview", "full_table_name", "table_name", "database",
-    "connection", "jobs", "export",
+    "connection", "jobs", "export", "staged_insert1",
 )
 
 
@@ -178,6 +178,12 @@ class Table(QueryExpression, metaclass=TableMeta):
             if replace or skip_duplicates:
                 data = self._with_defaults(data, replace)
             self._ingest(data, replace=replace, skip_duplicates=skip_duplicates, chunk_size=chunk_size)
+
+    @property
+    def staged_insert1(self):
+        """``with T.staged_insert1 as staged:`` write <object@> values in place, then insert the row."""
+        from .staged import StagedInsert
+        return StagedInsert(self)
 
     def _ingest(self, data: pa.Table, replace=False, skip_duplicates=False, chunk_size=None):
         backend, heading = self.connection.backend, self.heading

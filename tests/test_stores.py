@@ -124,6 +124,11 @@ def test_store_codecs_roundtrip(schema, store, tmp_path):
     assert open(row["att"]).read() == "some notes"
     empty = (Rec & {"rec_id": 9}).fetch1()
     assert all(v is None for k, v in empty.items() if k != "rec_id")
+    from djframe.codecs.npy import load_all
+    column = Rec.to_arrays("arr")
+    loaded = load_all(list(column))  # one batch: threads on disk, one request on S3; None passes through
+    assert [None if a is None else float(a.sum()) for a in loaded] == [0.0, 3.0, None]
+    assert loaded[1].flags.writeable
     meta = {m["hash"]: m for m in raw_json(Rec, "blob_default") if m}
     assert all(set(m) == {"hash", "path", "schema", "store", "size"} and m["store"] == "main" for m in meta.values())
     npy = [m for m in raw_json(Rec, "arr") if m][0]
@@ -284,7 +289,7 @@ def test_delete_then_garbage_collect(schema, store):
     report = collector.collect(dry_run=True)
     assert report["dry_run"] and report["hash_paths_orphaned"] == 2  # arange(2), arange(3); shared stays
     assert doomed <= set(report["orphaned_schema_paths"])
-    assert any(p.endswith(".manifest.json") for p in report["orphaned_schema_paths"])
+    assert any(p.endswith(".zarr/zarr.json") for p in report["orphaned_schema_paths"])  # folders, file by file
     assert files(store) >= set(report["orphaned_hash_paths"])  # dry run deleted nothing
     done = collector.collect(dry_run=False)
     assert done["deleted"] == report["hash_paths_orphaned"] + report["schema_paths_orphaned"]
@@ -322,3 +327,153 @@ def test_concurrent_identical_hash_inserts(schema, file_store):
     values = Same.to_arrays("b")
     assert len(values) == 20 and all(np.array_equal(v, payload) for v in values)
     assert not [p for p in files(file_store) if p.endswith(".part")]
+
+
+# ----- the column JSON, key by key (storage doc §13) -------------------------------------------------
+REFERENCE_KEYS = {  # what the reference writes; djframe may add only the verification keys
+    "blob": ({"hash", "path", "schema", "store", "size"}, set()),
+    "raw": ({"hash", "path", "schema", "store", "size"}, set()),
+    "att": ({"hash", "path", "schema", "store", "size"}, set()),
+    "arr": ({"path", "store", "dtype", "shape"}, {"size", "crc32"}),
+    "obj": ({"path", "store", "size", "ext", "is_dir", "item_count", "timestamp"}, {"crc32"}),
+    "grid": ({"path", "store", "size", "ext", "is_dir", "item_count", "timestamp"}, {"files"}),
+    "fp": ({"path", "store", "size", "is_dir", "timestamp"}, set()),
+}
+
+
+@pytest.mark.parametrize("store_part", ["@main", "@"])
+def test_column_json_keys_and_resolved_default_store(schema, tmp_path, store_part):
+    location = tmp_path / "store"
+    location.mkdir()
+    stores = {"default": "main", "filepath_default": "main", "main": {"protocol": "file", "location": str(location)}}
+    source = tmp_path / "notes.txt"
+    source.write_text("notes")
+    with dj.config.override(stores=stores, download_path=str(tmp_path / "downloads")):
+        get_store("main").put("raw/x.bin", b"in place")
+
+        @schema
+        class Keys(dj.Manual):
+            definition = f"""
+            kid : int32
+            ---
+            blob : <blob{store_part}>
+            raw : <hash{store_part}>
+            att : <attach{store_part}>
+            arr : <npy{store_part}>
+            obj : <object{store_part}>
+            grid : <object{store_part}>
+            fp : <filepath{store_part}>
+            """
+        Keys.insert1({"kid": 1, "blob": np.arange(3), "raw": b"raw", "att": source, "arr": np.eye(2),
+                      "obj": b"bytes", "grid": np.arange(6.0).reshape(2, 3), "fp": "raw/x.bin"})
+        for column, (required, extra) in REFERENCE_KEYS.items():
+            meta = raw_json(Keys, column)[0]
+            assert required <= set(meta) <= required | extra, column
+            assert meta["store"] == "main", column  # "@" is written as the default store's name
+        obj, grid = raw_json(Keys, "obj")[0], raw_json(Keys, "grid")[0]
+        assert obj["ext"] is None and obj["is_dir"] is False and obj["item_count"] is None and obj["size"] == 5
+        assert grid["ext"] == ".zarr" and grid["is_dir"] is True and grid["item_count"] == 2
+        assert sorted(r["path"] for r in grid["files"]) == ["c.0.0", "zarr.json"]
+        assert grid["size"] == sum(r["size"] for r in grid["files"])
+        assert raw_json(Keys, "att")[0]["path"] == f"_hash/{schema.database}/{raw_json(Keys, 'att')[0]['hash']}"
+        row = Keys.fetch1()
+        assert np.array_equal(row["blob"], np.arange(3)) and row["raw"] == b"raw" and open(row["att"]).read() == "notes"
+        assert row["obj"].read() == b"bytes" and row["fp"].read() == b"in place"
+        import datetime as dt
+        assert isinstance(row["obj"].timestamp, dt.datetime)  # as the reference's ObjectRef gives it
+
+
+def test_folders_uploaded_as_the_reference_does(schema, store, tmp_path):
+    """A folder has no extension (whatever its name); its files' records are in the column, or for
+    many files in the sidecar manifest; verification catches a changed file."""
+    small, big = tmp_path / "session.raw", tmp_path / "many"
+    (small / "sub").mkdir(parents=True)
+    (small / "a.txt").write_text("alpha")
+    (small / "sub" / "b.bin").write_bytes(b"\x01\x02")
+    big.mkdir()
+    for i in range(70):
+        (big / f"f{i:02d}.txt").write_text("x" * i)
+
+    @schema
+    class Folder(dj.Manual):
+        definition = """
+        fid : int32
+        ---
+        o : <object@main>
+        """
+    Folder.insert([{"fid": 1, "o": small}, {"fid": 2, "o": str(big)}])
+    first, second = raw_json(Folder, "o")
+    assert first["ext"] is None and not first["path"].endswith(".raw") and first["item_count"] == 2
+    assert [r["path"] for r in first["files"]] == ["a.txt", "sub/b.bin"] and first["size"] == 7
+    assert "files" not in second and second["item_count"] == 70
+    manifest = json.loads(store.get(second["path"] + ".manifest.json"))
+    assert manifest["total_size"] == second["size"] == sum(range(70)) and len(manifest["files"]) == 70
+    refs = {r["fid"]: r["o"] for r in Folder.to_dicts()}
+    assert refs[1].verify() and refs[2].verify() and refs[1].open("sub/b.bin").read() == b"\x01\x02"
+    store.put(first["path"] + "/a.txt", b"alphA")
+    store.put(second["path"] + "/f05.txt", b"xxxxy")
+    for fid in (1, 2):
+        with pytest.raises(StoreIntegrityError, match="CRC-32"):
+            refs[fid].verify()
+    assert dj.gc.GarbageCollector(schema).collect()["schema_paths_orphaned"] == 0
+
+
+def test_zarr_arrays_read_whole_are_verified(schema, file_store):
+    @schema
+    class Grid(dj.Manual):
+        definition = """
+        gid : int32
+        ---
+        g : <object@main>
+        """
+    big = np.arange(3 * 1_100_000, dtype=np.float64).reshape(-1, 3)  # > 8 MB: several chunks, one padded
+    Grid.insert([{"gid": 1, "g": np.arange(12, dtype=np.int16).reshape(3, 4)}, {"gid": 2, "g": big},
+                 {"gid": 3, "g": np.float32(2.5)}, {"gid": 4, "g": np.zeros((0, 3))}])
+    refs = {r["gid"]: r["g"] for r in Grid.to_dicts()}
+    assert np.array_equal(np.asarray(refs[1]), np.arange(12, dtype=np.int16).reshape(3, 4))
+    assert np.array_equal(np.asarray(refs[2]), big) and len(raw_json(Grid, "g")[1]["files"]) == 5  # 4 chunks
+    assert np.asarray(refs[3]) == np.float32(2.5) and np.asarray(refs[4]).shape == (0, 3)
+    import zarr
+    assert np.array_equal(zarr.open(refs[2].fsmap, mode="r")[-5:], big[-5:])  # any zarr reader
+    chunk = raw_json(Grid, "g")[0]["path"] + "/c.0.0"
+    data = file_store.get(chunk)
+    file_store.put(chunk, data[:-1] + bytes([data[-1] ^ 1]))
+    with pytest.raises(StoreIntegrityError, match="c.0.0"):
+        np.asarray((Grid & {"gid": 1}).fetch1("g"))
+
+
+def test_failed_insert_leaves_no_empty_folders(schema, file_store):
+    @schema
+    class Obj(dj.Manual):
+        definition = """
+        oid : int32
+        ---
+        o : <object@main>
+        n : <npy@main>
+        """
+    Obj.insert1({"oid": 1, "o": np.ones(3), "n": np.ones(3)})
+    with pytest.raises(DuplicateError):
+        Obj.insert([{"oid": k, "o": np.ones(3), "n": np.ones(3)} for k in (2, 3, 1)])
+    table_dir = file_store.full_path(f"_schema/{schema.database}/obj")
+    import os
+    assert sorted(os.listdir(table_dir)) == ["oid=1"]
+
+
+def test_collector_skips_objects_being_written(schema, file_store):
+    """A hash-addressed object is written to a temporary name and renamed: the GC must not take
+    the temporary file of an insert in progress for an orphan."""
+    @schema
+    class Blob(dj.Manual):
+        definition = """
+        bid : int32
+        ---
+        b : <blob@main>
+        """
+    Blob.insert1({"bid": 1, "b": np.arange(5)})
+    digest = content_hash(b"in flight")
+    in_flight = hash_path(digest, schema.database, file_store.spec) + ".0123456789ab.part"
+    file_store.put(in_flight, b"in flight", atomic=False)
+    report = dj.gc.GarbageCollector(schema).collect(dry_run=False)
+    assert report["hash_paths_stored"] == report["hash_paths_referenced"] == 1 and report["deleted"] == 0
+    assert {"hash_paths_deleted", "schema_paths_deleted", "scan_errors"} <= set(report)
+    assert file_store.exists(in_flight)

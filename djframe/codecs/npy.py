@@ -1,8 +1,9 @@
 """<npy@store>: one ``.npy`` file per value at a schema-addressed path.
 
 The column JSON records dtype and shape (as the reference does) plus size and
-hash, so fetch returns an `NpyRef` that knows its shape without any I/O and
-verifies the file when it is loaded.
+CRC-32, so fetch returns an `NpyRef` that knows its shape without any I/O and
+verifies the file when it is loaded (rows the reference wrote have neither and
+are loaded unchecked).
 """
 
 from __future__ import annotations
@@ -131,19 +132,35 @@ class NpyRef:
 
 
 def load_all(refs: list) -> list:
-    """Load a column of NpyRefs with one batched read (None stays None)."""
-    by_store: dict = {}
-    for i, r in enumerate(refs):
+    """Load a column of NpyRefs (None and other values pass through), files read on threads.
+
+    Each local file is read straight into its array's own buffer (no copy) and checked
+    while it is in the CPU cache."""
+    pending: dict = {}
+    for r in refs:
         if isinstance(r, NpyRef) and not r.is_loaded:
-            by_store.setdefault(id(r._store()), []).append(i)
-    for rows in by_store.values():
-        store = refs[rows[0]]._store()
-        if store.protocol == "file":  # read and check each file on a thread, while it is in the CPU cache
-            _map(lambda i: refs[i]._set(store.get(refs[i].path, mutable=True), store), rows)
-        else:
-            blobs = store.get_many([refs[i].path for i in rows], mutable=True)
-            _map(lambda pair: refs[pair[0]]._set(pair[1], store), list(zip(rows, blobs)))
+            pending.setdefault(id(r._store()), []).append(r)
+    for batch in pending.values():
+        store = batch[0]._store()
+        if store.protocol == "file":
+            _load_local(store, batch)
+        else:  # one batched request, then the checks
+            blobs = store.get_many([r.path for r in batch], mutable=True)
+            _map(lambda pair: pair[0]._set(pair[1], store), list(zip(batch, blobs)))
     return [r.load() if isinstance(r, NpyRef) else r for r in refs]
+
+
+def _load_local(store, batch: list) -> None:
+    """Buffers are allocated here, on the calling thread, where the memory the process has just
+    freed is (worker threads allocate from arenas of their own: fresh pages, which cost more
+    than the read); the threads read into them and check the bytes."""
+    sizes = [r._meta.get("size") for r in batch]
+    buffers = [np.empty(n, np.uint8) if isinstance(n, int) else None for n in sizes]
+
+    def read(k):
+        r, buf = batch[k], buffers[k]
+        r._set(buf if buf is not None and store.read_into(r.path, buf) else store.get(r.path, mutable=True), store)
+    _map(read, list(range(len(batch))))
 
 
 _HEADERS: dict = {}
