@@ -11,6 +11,7 @@ from .errors import DataJointError, ThreadSafetyError
 from . import errors, gc
 from .query.conditions import AndList, Not
 from .query.expression import QueryExpression, Top, U
+from .jobs import Job
 from .populate import AutoPopulate
 from .schema import Schema, VirtualModule, list_schemas, virtual_schema
 from .settings import config
@@ -34,7 +35,7 @@ except Exception:  # running from a source tree
 
 __all__ = [
     "AndList", "AutoPopulate", "Codec", "Compute", "Computed", "Connection", "DataJointError", "Entry",
-    "FreeTable", "Imported", "Ingest", "Lookup", "Manual", "MatCell", "MatStruct", "Not", "NpyRef", "ObjectRef",
+    "FreeTable", "Imported", "Ingest", "Job", "Lookup", "Manual", "MatCell", "MatStruct", "Not", "NpyRef", "ObjectRef",
     "Part", "SchemaCodec",
     "QueryExpression", "Schema", "Table", "ThreadSafetyError", "Top", "U", "ValidationResult", "VirtualModule",
     "config", "conn", "errors", "gc", "get_codec", "list_codecs", "list_schemas", "logger", "virtual_schema",

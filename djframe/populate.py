@@ -8,9 +8,13 @@ transaction and re-checks its inputs inside it.
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import hashlib
 import logging
 import pickle
+import signal
+import threading
 import time
 import traceback
 
@@ -61,35 +65,69 @@ class AutoPopulate:
         todo = self.key_source & AndList(restrictions)
         return (todo.proj() - self.proj()).proj()
 
+    @property
+    def jobs(self):
+        """The job queue of this table (``~~<name>``), declared on first use."""
+        from .jobs import Job
+        return Job(self)
+
     def populate(self, *restrictions, suppress_errors=False, return_exception_objects=False, reserve_jobs=False,
                  max_calls=None, display_progress=False, processes=1, make_kwargs=None, priority=None,
                  refresh=None, order="original"):
-        """Run make() for every missing key; returns {"success_count", "error_list"}."""
+        """Run make() for every missing key; returns {"success_count", "error_list"}.
+
+        With ``reserve_jobs`` the keys come from the job queue and each is reserved before it is made,
+        so any number of workers can populate the table together; ``processes`` > 1 forks workers."""
+        from .settings import config
         connection = self.connection
         if connection.in_transaction:
             raise TransactionError("populate() cannot run inside a transaction.")
-        if reserve_jobs or processes != 1:
-            raise DataJointError("Job reservation (reserve_jobs=True, processes>1) is not available in this "
-                                 "version of djframe; run populate() without them.")
-        keys = self._jobs_to_do(restrictions).keys(order_by="KEY", limit=max_calls)
-        return self._run(keys, suppress_errors, return_exception_objects, display_progress, make_kwargs)
+        jobs = self.jobs if reserve_jobs else None
+        if jobs is not None:
+            if refresh or (refresh is None and config["jobs.auto_refresh"]):
+                jobs.refresh(*restrictions, priority=priority, delay=-1)
+            keys = jobs.pending_keys(restrictions, priority, max_calls)
+        else:
+            keys = self._jobs_to_do(restrictions).keys(order_by="KEY", limit=max_calls)
+        run = _Run(self, jobs, suppress_errors, return_exception_objects, make_kwargs or {})
+        with _terminate_as_exit(reserve_jobs):
+            if processes > 1 and len(keys) > 1:
+                return run.in_processes(keys, processes, display_progress)
+            return run.here(keys, display_progress)
 
-    def _run(self, keys, suppress_errors, return_exception_objects, display_progress, make_kwargs):
-        success, errors = 0, []
-        iterator = keys
-        if display_progress:
-            from tqdm.auto import tqdm
-            iterator = tqdm(keys, desc=self.class_name)
-        self._made = _MadeKeys(self, keys)
-        for key in iterator:
-            error = self._populate1(key, make_kwargs or {})
+    def _make_key(self, key, jobs, make_kwargs):
+        """Reserve (with a job queue), make in one transaction, then complete or record the error.
+        Returns (made, error): made is False when another worker reserved the key first."""
+        if jobs is not None and not jobs.reserve(key):
+            return False, None
+        started, clock = dt.datetime.now(), time.perf_counter()
+        try:
+            error = self._populate1(key, make_kwargs)
+        except (KeyboardInterrupt, SystemExit) as e:
+            if jobs is not None:
+                jobs.error(key, f"{type(e).__name__}: interrupted", traceback.format_exc())
+            raise
+        duration = time.perf_counter() - clock
+        if jobs is not None:
             if error is None:
-                success += 1
-                continue
-            if not suppress_errors:
-                raise error
-            errors.append((key, error if return_exception_objects else f"{type(error).__name__}: {error}"))
-        return {"success_count": success, "error_list": errors}
+                jobs.complete(key, duration)
+            else:
+                jobs.error(key, f"{type(error).__name__}: {error}", getattr(error, "__traceback_text__", None))
+        if error is None:
+            self._record_job_metadata(key, started, duration)
+        return True, error
+
+    def _record_job_metadata(self, key, started, duration):
+        """Fill the hidden _job_* columns (tables declared with jobs.add_job_metadata)."""
+        heading = self.heading
+        if heading.get("_job_start_time") is None:
+            return
+        from .jobs import code_version
+        backend = self.connection.backend
+        _, where = Compiler(backend).where_sql((self & key)._node)
+        backend.update(self.database, self.table_name, {"_job_start_time": started.replace(
+            microsecond=started.microsecond // 1000 * 1000), "_job_duration": duration,
+            "_job_version": code_version()}, where, heading=heading)
 
     def _populate1(self, key, make_kwargs):
         """Run make for one key in its own transaction; return the exception or None."""
@@ -100,6 +138,7 @@ class AutoPopulate:
             computed = self.make_compute(dict(key), *fetched)
         except Exception as e:
             logger.error("Error making %s for %s: %s", self.class_name, key, e)
+            e.__traceback_text__ = traceback.format_exc()
             return e
 
         def insert():
@@ -150,6 +189,89 @@ class AutoPopulate:
             logger.info("%s Completed %d of %d (%.1f%%)", self.class_name, done, total,
                         100 * done / total if total else 100)
         return remaining, total
+
+
+class _Run:
+    """One populate call: its keys made here, or by forked worker processes."""
+
+    def __init__(self, table, jobs, suppress_errors, return_exception_objects, make_kwargs):
+        self.table, self.jobs, self.make_kwargs = table, jobs, make_kwargs
+        self.suppress_errors, self.return_exception_objects = suppress_errors, return_exception_objects
+
+    def here(self, keys, display_progress):
+        table = self.table
+        table._made = _MadeKeys(table, keys)
+        outcomes = (table._make_key(key, self.jobs, self.make_kwargs) + (key,) for key in keys)
+        return self._tally(outcomes, len(keys), display_progress)
+
+    def in_processes(self, keys, processes, display_progress):
+        """Fork `processes` workers; each opens its own connection and makes the keys it is given."""
+        import multiprocessing
+        global _WORKER
+        _WORKER = self
+        context = multiprocessing.get_context("fork")
+        with context.Pool(min(processes, len(keys)), initializer=_open_worker_connection) as pool:
+            return self._tally(pool.imap(_make_in_worker, keys), len(keys), display_progress)
+
+    def _tally(self, outcomes, total, display_progress):
+        success, errors = 0, []
+        if display_progress:
+            from tqdm.auto import tqdm
+            outcomes = tqdm(outcomes, total=total, desc=self.table.class_name)
+        for made, error, key in outcomes:
+            if error is None:
+                success += made
+                continue
+            if not self.suppress_errors:
+                raise error
+            errors.append((key, error if self.return_exception_objects else f"{type(error).__name__}: {error}"))
+        return {"success_count": success, "error_list": errors}
+
+
+_WORKER: "_Run | None" = None  # the populate run a forked worker serves
+_INHERITED: list = []  # the parent's backends, kept unclosed in a worker: closing would end the parent's sessions
+
+
+def _open_worker_connection():
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the pool ends its workers with SIGTERM when done
+    connection = _WORKER.table.connection
+    from .connection import make_backend
+    _INHERITED.append(connection.backend)
+    connection.backend = make_backend(connection.settings)
+
+
+def _make_in_worker(key):
+    run = _WORKER
+    made, error = run.table._make_key(key, run.jobs, run.make_kwargs)
+    if error is not None:
+        error = _picklable(error)
+    return made, error, key
+
+
+def _picklable(error):
+    """Exceptions cross back to the parent by pickling; one that does not pickle goes as its text."""
+    try:
+        pickle.dumps(error)
+        return error
+    except Exception:
+        return DataJointError(f"{type(error).__name__}: {error}")
+
+
+@contextlib.contextmanager
+def _terminate_as_exit(active: bool):
+    """While workers share a job queue, SIGTERM ends populate as SystemExit (the job is marked)."""
+    if not active or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def exit_now(signum, frame):
+        raise SystemExit(f"populate stopped by signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, exit_now)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class _MadeKeys:

@@ -222,8 +222,11 @@ class Backend:
                + self.conflict_clause(names, primary_key, skip_duplicates, replace))
         return self.execute(sql)
 
-    def update(self, schema, table, values: dict, where: str) -> int:
-        sets = ", ".join(f"{self.quote(c)} = {self.literal(v)}" for c, v in values.items())
+    def update(self, schema, table, values: dict, where: str, heading=None) -> int:
+        """UPDATE ... SET; with the heading, values are written in each column's stored form."""
+        literal = (lambda c, v: self.typed_literal(v, heading[c])) if heading is not None else \
+            (lambda c, v: self.literal(v))
+        sets = ", ".join(f"{self.quote(c)} = {literal(c, v)}" for c, v in values.items())
         return self.execute(f"UPDATE {self.full_name(schema, table)} SET {sets}" + (f" WHERE {where}" if where else ""))
 
     # ----- fetch normalisation ------------------------------------------------------
@@ -430,6 +433,12 @@ class Backend:
 
     def connection_id(self) -> int:
         return 0
+
+    current_user_sql = "SELECT CURRENT_USER"
+
+    def current_user(self) -> str:
+        """The database user this connection acts as (recorded with each reserved job)."""
+        return str(self.fetch_rows(self.current_user_sql)[0][0])
 
 
 # ----- parts of a result whose raw types differ ---------------------------------------------------

@@ -293,6 +293,8 @@ class MySQLBackend(Backend):
     def connection_id(self) -> int:
         return int(self.fetch_rows("SELECT CONNECTION_ID()")[0][0])
 
+    current_user_sql = "SELECT USER()"  # user@host, as the reference records it
+
     def translate_error(self, exc: Exception, context: str = "") -> Exception:
         if isinstance(exc, pymysql.err.MySQLError) and len(exc.args) >= 2 and isinstance(exc.args[0], int):
             return self._error(exc.args[0], str(exc.args[1]), context)

@@ -31,6 +31,7 @@ SCHEMAS = "~djframe_schemas"
 COMMENTS = "~djframe_comments"
 UINT64_DIGITS = 20
 FETCH_ROWS = 2048  # rows per fetchmany: small batches keep few Python tuples alive and stay in cache
+BUSY_TIMEOUT = 60.0  # seconds a writer waits for another process's transaction on the file
 GROUP_ROWS = 32768  # rows per part of a fetched result (a Polars chunk each)
 INGEST_ROWS = 65536  # rows converted to Python values at a time on insert
 _NOW = re.compile(r"^CURRENT_TIMESTAMP(?:\((\d)\))?$", re.I)
@@ -45,7 +46,7 @@ class SQLiteBackend(Backend):
 
     def __init__(self, path: str):
         self.path = path
-        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT)
         self.conn.execute("PRAGMA foreign_keys = ON")
         self.conn.execute("PRAGMA case_sensitive_like = ON")  # LIKE matches case as PostgreSQL and MySQL do
         self.conn.execute("PRAGMA journal_mode = WAL")
@@ -160,8 +161,21 @@ class SQLiteBackend(Backend):
             fetched += len(rows)
             yield [_column_array(list(map(get, rows))) for get in getters]
 
+    def begin(self):
+        """BEGIN IMMEDIATE: a transaction takes the write lock first, so two processes writing the file
+        (populate workers) wait for each other instead of failing to upgrade a read lock."""
+        self.execute("BEGIN IMMEDIATE")
+
     def close(self):
         self.conn.close()
+
+    def current_user(self) -> str:
+        """An embedded database has no users: the operating-system user."""
+        import getpass
+        try:
+            return getpass.getuser()
+        except Exception:  # no user name in this environment
+            return ""
 
     now_sql = "SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')"
 

@@ -1,0 +1,246 @@
+"""The job queue of an auto-populated table: ``~~<name>`` in its schema (storage reference §9.2).
+
+``populate(reserve_jobs=True)`` lets many workers share one table's work: each key is
+*reserved* with a single conditional UPDATE (only one worker can turn a pending job into
+a reserved one), made, and then completed (deleted, or kept as ``success``) or marked
+``error`` with its message and traceback. ``refresh()`` adds the keys still to do and
+cleans up what went stale. The layout is the reference client's, so either client's
+workers can share one queue.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import platform
+import subprocess
+
+from .errors import DataJointError
+from .query.compile import Compiler
+from .query.conditions import AndList, Not
+from .table import FreeTable
+
+logger = logging.getLogger("djframe")
+
+STATUSES = ("pending", "reserved", "success", "error", "ignore")
+MESSAGE_LIMIT = 2047
+_TRUNCATED = "...truncated"
+_QUEUE_COLUMNS = f"""
+status : enum({", ".join(f"'{s}'" for s in STATUSES)})
+priority = 5 : int8
+created_time = CURRENT_TIMESTAMP(3) : datetime(3)
+scheduled_time = CURRENT_TIMESTAMP(3) : datetime(3)
+reserved_time = null : datetime(3)
+completed_time = null : datetime(3)
+duration = null : float64
+error_message = '' : varchar({MESSAGE_LIMIT})
+error_stack = null : <blob>
+user = '' : varchar(255)
+host = '' : varchar(255)
+pid = 0 : int32
+connection_id = 0 : int64
+version = '' : varchar(64)
+index(status, priority, scheduled_time)
+"""
+
+
+def jobs_table_name(target_table: str) -> str:
+    """``~~`` and the target's name without its tier underscores (``__analysis`` -> ``~~analysis``)."""
+    return "~~" + target_table.lstrip("_")
+
+
+class Job(FreeTable):
+    """The job queue of one Imported or Computed table, declared on first use."""
+
+    def __init__(self, target):
+        super().__init__(target.connection, target.database, jobs_table_name(target.table_name))
+        self._target = target
+        if not self.is_declared:
+            self._declare()
+
+    @property
+    def target(self):
+        return self._target
+
+    # ----- declaration ---------------------------------------------------------------------
+    def _declare(self):
+        from .declare import parse_definition
+        from .settings import config
+        connection = self.connection
+        spec = parse_definition(self._definition(), schema=self.database, table_name=self.table_name, tier="manual",
+                                resolve=_no_parents, max_name_length=connection.backend.max_name_length)
+        connection.backend.declare(spec)
+        connection.forget()
+        logger.debug("Declared the job queue %s (default priority %s)", self.full_table_name,
+                     config["jobs.default_priority"])
+
+    def _definition(self) -> str:
+        """The target's primary-key attributes that come from its parents, then the queue's columns."""
+        target = self._target
+        from_parents = {c for fk in target.spec.foreign_keys if fk.in_key for c in fk.child_attributes}
+        heading = target.heading
+        lines = [f"# Job queue for {target.full_table_name}"]
+        for name in heading.primary_key:
+            if name in from_parents:
+                lines.append(f"{name} : {heading[name].type.text}")
+            else:
+                logger.warning("The job queue of %s leaves out its own key attribute `%s`: a job then covers "
+                               "every row of the table that shares the other key values.", target.class_name, name)
+        return "\n".join(lines) + "\n---" + _QUEUE_COLUMNS
+
+    # ----- views -----------------------------------------------------------------------------
+    def _status(self, status):
+        return self & {"status": status}
+
+    @property
+    def pending(self):
+        return self._status("pending")
+
+    @property
+    def reserved(self):
+        return self._status("reserved")
+
+    @property
+    def errors(self):
+        return self._status("error")
+
+    @property
+    def ignored(self):
+        return self._status("ignore")
+
+    @property
+    def completed(self):
+        return self._status("success")
+
+    def progress(self) -> dict:
+        """Jobs per status, and their total."""
+        counts = {s: 0 for s in STATUSES}
+        from .query.expression import U
+        for row in U("status").aggr(self, n="count(*)").to_dicts():
+            counts[row["status"]] = int(row["n"])
+        return {**counts, "total": sum(counts.values())}
+
+    # ----- the queue -------------------------------------------------------------------------
+    def refresh(self, *restrictions, delay=0, priority=None, stale_timeout=None, orphan_timeout=None) -> dict:
+        """Add a pending job for every key still to do; re-pend finished jobs whose result was deleted
+        (with ``jobs.keep_completed``); drop jobs whose key left the key source (older than
+        ``stale_timeout`` s); re-pend reservations older than ``orphan_timeout`` s (their worker died)."""
+        from .settings import config
+        now = self._now()
+        target = self._target
+        priority = config["jobs.default_priority"] if priority is None else priority
+        todo = target._jobs_to_do(restrictions).restrict(Not(self.proj()), semantic_check=False)
+        keys = [self._key(key) for key in todo.keys()]
+        if keys:
+            scheduled = now + dt.timedelta(seconds=delay)
+            self.insert([{**key, "status": "pending", "priority": priority, "scheduled_time": scheduled,
+                          "created_time": now} for key in keys], skip_duplicates=True)
+        re_pended = 0
+        if config["jobs.keep_completed"]:
+            back = self.completed.restrict(target.key_source.proj(), semantic_check=False) \
+                .restrict(Not(target.proj()), semantic_check=False)
+            re_pended = self._set(back, status="pending", scheduled_time=now, completed_time=None)
+        cutoff = now - dt.timedelta(seconds=config["jobs.stale_timeout"] if stale_timeout is None else stale_timeout)
+        stale = (self - {"status": "ignore"}) & f"created_time < '{_text(cutoff)}'"
+        stale = stale.restrict(Not(target.key_source.proj()), semantic_check=False)
+        removed = stale.delete_quick(get_count=True) or 0
+        orphaned = 0
+        if orphan_timeout is not None:
+            lost = self.reserved & f"reserved_time < '{_text(now - dt.timedelta(seconds=orphan_timeout))}'"
+            orphaned = self._set(lost, status="pending", scheduled_time=now, reserved_time=None)
+        return {"added": len(keys), "removed": removed, "orphaned": orphaned, "re_pended": re_pended}
+
+    def pending_keys(self, restrictions=(), priority=None, limit=None) -> list[dict]:
+        """Keys of the jobs due now, most urgent first (lower priority values first, then oldest)."""
+        due = self.pending & f"scheduled_time <= '{_text(self._now())}'"
+        if restrictions:
+            due = due.restrict((self._target.key_source & AndList(restrictions)).proj(), semantic_check=False)
+        if priority is not None:
+            due = due & f"priority <= {int(priority)}"
+        return due.keys(order_by=["priority", "scheduled_time"], limit=limit)
+
+    def reserve(self, key) -> bool:
+        """Take a pending, due job for this worker; False if another worker took it first."""
+        now = self._now()
+        job = (self & self._key(key) & {"status": "pending"}) & f"scheduled_time <= '{_text(now)}'"
+        return self._set(job, status="reserved", reserved_time=now, **self._worker()) == 1
+
+    def complete(self, key, duration=None):
+        from .settings import config
+        if config["jobs.keep_completed"]:
+            self._set(self & self._key(key), status="success", completed_time=self._now(), duration=duration)
+        else:
+            (self & self._key(key)).delete_quick()
+
+    def error(self, key, error_message, error_stack=None):
+        """Record a failed make: its message (cut to fit) and traceback."""
+        message = str(error_message)
+        if len(message) > MESSAGE_LIMIT:
+            message = message[:MESSAGE_LIMIT - len(_TRUNCATED)] + _TRUNCATED
+        self._record(key, status="error", completed_time=self._now(), error_message=message,
+                     error_stack=error_stack)
+
+    def ignore(self, key):
+        """Mark a key to be skipped by populate (the job is created if needed)."""
+        self._record(key, status="ignore")
+
+    def delete(self, **kwargs):
+        """Delete jobs (no prompt: the queue holds no results)."""
+        return self.delete_quick(get_count=True)
+
+    def drop(self, **kwargs):
+        self.drop_quick()
+
+    # ----- helpers ---------------------------------------------------------------------------
+    def _key(self, key) -> dict:
+        missing = [k for k in self.primary_key if k not in key]
+        if missing:
+            raise DataJointError(f"A job key of {self._target.class_name} needs {missing}; got {dict(key)}.")
+        return {k: key[k] for k in self.primary_key}
+
+    def _record(self, key, **values):
+        """Update the job of this key, or insert it."""
+        key = self._key(key)
+        if self & key:
+            self.update1({**key, **values})
+        else:
+            self.insert1({**key, **values, **self._worker()})
+
+    def _set(self, jobs, **values) -> int:
+        """One UPDATE of plain (non-codec) columns over the restricted jobs; the number changed."""
+        backend = self.connection.backend
+        _, where = Compiler(backend).where_sql(jobs._node)
+        with self.connection.atomic():
+            return backend.update(self.database, self.table_name, values, where, heading=self.heading)
+
+    def _now(self) -> dt.datetime:
+        """The server's clock, in whole milliseconds (the columns' precision)."""
+        now = self.connection.backend.server_time()
+        return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+    def _worker(self) -> dict:
+        backend = self.connection.backend
+        return {"host": platform.node()[:255], "pid": os.getpid(), "connection_id": backend.connection_id(),
+                "user": backend.current_user()[:255], "version": code_version()}
+
+
+def code_version() -> str:
+    """What `jobs.version_method` names: the short git hash of the working directory, or ''."""
+    from .settings import config
+    if config["jobs.version_method"] != "git":
+        return ""
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5)
+        return out.stdout.strip()[:64] if out.returncode == 0 else ""
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def _text(moment: dt.datetime) -> str:
+    """A datetime as comparable text (every backend reads it; SQLite compares its stored text)."""
+    return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _no_parents(name):
+    raise DataJointError(f"A job queue has no foreign keys (asked for `{name}`).")
