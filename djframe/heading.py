@@ -76,6 +76,7 @@ class Heading:
         object.__setattr__(self, "_names", tuple(a.name for a in visible))
         object.__setattr__(self, "_key", tuple(a.name for a in visible if a.in_key))
         object.__setattr__(self, "_secondary", tuple(a.name for a in visible if not a.in_key))
+        object.__setattr__(self, "has_codecs", any(a.type.kind == "codec" for a in self.all_attributes))
 
     @property
     def attributes(self) -> dict[str, Attribute]:

@@ -20,7 +20,7 @@ from .query import nodes as n
 from .query.compile import Compiler
 from .query.expression import QueryExpression
 from . import write_errors
-from .validate import add_defaults, conform, rows_to_arrow
+from .validate import add_defaults, conform, plain_rows, rows_to_arrow
 
 logger = logging.getLogger("djframe")
 
@@ -168,12 +168,16 @@ class Table(QueryExpression, metaclass=TableMeta):
             import pyarrow.csv as csv
             rows = csv.read_csv(str(rows))
         name, heading = self.full_table_name, self.heading
+        if not (replace or skip_duplicates or heading.has_codecs):
+            plain = plain_rows(rows, heading, self.connection.backend)
+            if plain is not None:
+                return self._insert_plain(*plain, rows)
         table = rows_to_arrow(rows, heading, name, ignore_extra_fields=ignore_extra_fields)
         if not table.num_rows:
             return
         self._check_primary_key_given(table.column_names)
         from .codecs import store_writes
-        with store_writes(self):  # objects written to stores are removed again if the insert fails
+        with store_writes(self) if heading.has_codecs else contextlib.nullcontext():  # failed: objects removed
             data = conform(table, heading, name, self.connection.backend)
             if replace or skip_duplicates:
                 data = self._with_defaults(data, replace)
@@ -185,6 +189,19 @@ class Table(QueryExpression, metaclass=TableMeta):
         from .staged import StagedInsert
         return StagedInsert(self)
 
+    def _insert_plain(self, names, values, rows):
+        """A few rows already valid as they are (see validate.plain_rows): one INSERT."""
+        backend = self.connection.backend
+        try:
+            with contextlib.nullcontext() if not self.connection.in_transaction else self.connection.atomic():
+                backend.insert_rows(self.database, self.table_name, names, values)
+        except (DuplicateError, IntegrityError) as e:
+            data = conform(rows_to_arrow(rows, self.heading, self.full_table_name), self.heading,
+                           self.full_table_name, backend)
+            if isinstance(e, DuplicateError):
+                raise DuplicateError(write_errors.duplicate_message(self, data, e)) from None
+            raise IntegrityError(write_errors.missing_parent_message(self, data, e)) from None
+
     def _ingest(self, data: pa.Table, replace=False, skip_duplicates=False, chunk_size=None):
         backend, heading = self.connection.backend, self.heading
         stored = pa.Table.from_arrays([backend.to_storage(column, heading[name]) for name, column
@@ -195,7 +212,8 @@ class Table(QueryExpression, metaclass=TableMeta):
         try:
             with contextlib.nullcontext() if one_statement else self.connection.atomic():
                 for start in range(0, stored.num_rows, step):
-                    backend.ingest(self.database, self.table_name, stored.slice(start, step),
+                    backend.ingest(self.database, self.table_name,
+                                   stored if step >= stored.num_rows else stored.slice(start, step),
                                    skip_duplicates=skip_duplicates, replace=replace, primary_key=self._stored_key)
         except DuplicateError as e:
             raise DuplicateError(write_errors.duplicate_message(self, data, e)) from None

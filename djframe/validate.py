@@ -154,6 +154,45 @@ class _PyTable:
         return _PyTable({n: self.columns[n] for n in names})
 
 
+# ----- a few plain rows, bound as they are -----------------------------------------------------
+_PLAIN_TEXT = ("char", "varchar", "enum", "text")
+
+
+def plain_rows(rows, heading, backend) -> tuple[list, list] | None:
+    """(names, value tuples) for a few dict rows whose values are all plain ints, floats and strings
+    that already satisfy their attributes' rules (the same bounds and string rules as below), so
+    they can be bound as they are (insert1 in a make). None for anything else: the full conversion
+    then takes the rows, and reports what is wrong with them."""
+    if not isinstance(rows, (list, tuple)) or not 0 < len(rows) <= SMALL or not isinstance(rows[0], dict):
+        return None
+    names = list(rows[0])
+    if any(type(r) is not dict or list(r) != names for r in rows):
+        return None
+    attrs = [heading.get(n) for n in names]
+    given = set(names)
+    if any(a is None or a.hidden for a in attrs) or any(
+            (a.required or a.in_key) and not a.hidden and a.name not in given for a in heading.all_attributes):
+        return None
+    columns = list(zip(*(tuple(r.values()) for r in rows)))
+    if not all(_plain_ok(values, attr, backend) for values, attr in zip(columns, attrs)):
+        return None
+    return names, [tuple(r.values()) for r in rows]
+
+
+def _plain_ok(values, attr, backend) -> bool:
+    kind = attr.type.kind
+    if kind in INTEGER_RANGES and kind != "uint64":
+        lo, hi = INTEGER_RANGES[kind]
+        return all(type(v) is int and lo <= v <= hi for v in values)
+    if kind in ("float32", "float64"):
+        limit = FLOAT32_MAX if kind == "float32" else math.inf
+        return all(type(v) is float and math.isfinite(v) and abs(v) <= limit for v in values)
+    if kind in _PLAIN_TEXT:
+        return all(type(v) is str and (v.isascii() or _encodable(v)) for v in values) and \
+            all(ok(v) for ok, *_ in _string_rules(attr) for v in values)
+    return False
+
+
 # ----- conversion to the heading's types ------------------------------------------------------
 def conform(table, heading, table_name: str, backend, *, complete=True) -> pa.Table:
     """Convert every column to its attribute's Arrow type, checking types, ranges and NULLs.

@@ -191,13 +191,17 @@ class Backend:
 
     def insert_values(self, schema, table, data: pa.Table, conflict: str = "") -> int:
         """One INSERT ... VALUES with escaped literals: a single round trip for a few rows."""
-        target = self.full_name(schema, table)
         if not data.num_columns:
+            target = self.full_name(schema, table)
             return sum(self.execute(f"INSERT INTO {target} DEFAULT VALUES") for _ in range(data.num_rows))
-        cols = ", ".join(self.quote(c) for c in data.column_names)
         rows = zip(*(column.to_pylist() for column in data.columns))
+        return self.insert_rows(schema, table, data.column_names, rows, conflict)
+
+    def insert_rows(self, schema, table, names, rows, conflict: str = "") -> int:
+        """INSERT ... VALUES of Python values already in their stored form (escaped literals)."""
+        cols = ", ".join(self.quote(c) for c in names)
         values = ", ".join("(" + ", ".join(map(self.literal, row)) + ")" for row in rows)
-        return self.execute(f"INSERT INTO {target} ({cols}) VALUES {values}{conflict}")
+        return self.execute(f"INSERT INTO {self.full_name(schema, table)} ({cols}) VALUES {values}{conflict}")
 
     def conflict_clause(self, names, primary_key, skip_duplicates, replace) -> str:
         """ON CONFLICT clause (PostgreSQL and SQLite spelling) for skip_duplicates / replace.

@@ -223,8 +223,9 @@ class SQLiteBackend(Backend):
         marks = ", ".join("?" * data.num_columns)
         sql = f"INSERT INTO {self.full_name(schema, table)} ({cols}) VALUES ({marks})"
         sql += self.conflict_clause(data.column_names, primary_key, skip_duplicates, replace)
+        rows = zip(*(c.to_pylist() for c in data.columns)) if data.num_rows <= INGEST_ROWS else _python_rows(data)
         try:
-            cur = self.conn.executemany(sql, _python_rows(data))
+            cur = self.conn.executemany(sql, rows)
         except sqlite3.Error as e:
             raise self.translate_error(e, sql) from None
         return cur.rowcount
