@@ -145,6 +145,25 @@ def test_uuid_is_native_and_round_trips(schema, conn):
     assert Item.to_arrow(limit=0).schema.field("item").type == pa.string()
 
 
+def test_codec_bytes_are_stored_without_a_second_compression(schema, conn):
+    """<blob> and <attach> values arrive compressed by the codec: STORAGE EXTERNAL, unlike plain bytes."""
+    @schema
+    class Data(dj.Manual):
+        definition = """
+        did : int32
+        ---
+        arr : <blob>
+        att = null : <attach>
+        raw = null : bytes
+        """
+    rows = conn.query("SELECT a.attname, a.attstorage FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+                      f"JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = '{schema.database}' "
+                      "AND c.relname = 'data' AND a.attnum > 0")
+    assert dict(rows) == {"did": "p", "arr": "e", "att": "e", "raw": "x"}
+    Data.insert1({"did": 1, "arr": np.arange(10000.0)})
+    assert np.array_equal(Data.fetch1("arr"), np.arange(10000.0))
+
+
 def test_indexes_are_named_and_read_back(schema, conn):
     @schema
     class Parent(dj.Manual):
