@@ -64,7 +64,7 @@ def refill(backend, schema, rows):
     client = clients.Djframe(backend, schema)
     big = client.t["Big"]
     if len(big()) != rows:
-        big.delete_quick()
+        client.schema.connection.backend.execute(clients.emptied(backend, big.full_table_name))
         big.insert(clients.big_frame(rows))
     clients.analyze(client, ("big", "huge"))
 
