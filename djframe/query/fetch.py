@@ -126,6 +126,8 @@ def to_polars(table: pa.Table, heading, connection=None):
     import polars as pl
 
     plain = [n for n in table.column_names if heading[n].type.kind != "codec"]
+    if len(plain) == table.num_columns and plain:
+        return pl.from_arrow(table, rechunk=False)
     frame = pl.from_arrow(table.select(plain), rechunk=False) if plain else pl.DataFrame()
     if not isinstance(frame, pl.DataFrame):
         frame = frame.to_frame()
