@@ -20,7 +20,6 @@ import re
 import ssl
 import tempfile
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote as url_quote
 
 import numpy as np
@@ -36,6 +35,7 @@ from ..heading import Attribute
 from ..spec import ForeignKeySpec, IndexSpec, TableSpec
 from ..types import CoreType, parse_type
 from .base import LINEAGE_TABLE, Backend, ColumnInfo
+from .tsv import is_binary, write_tsv
 
 SQL_MODE = ("NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,STRICT_ALL_TABLES,"
             "NO_ENGINE_SUBSTITUTION,ONLY_FULL_GROUP_BY")
@@ -46,7 +46,6 @@ SESSION_MODE = (f"SET SESSION sql_mode = '{SQL_MODE}', max_error_count = 65535"
 SYSTEM_SCHEMAS = ("information_schema", "mysql", "performance_schema", "sys")
 LOCAL_INFILE_REFUSED = {1148, 2068, 3948, 3950}
 RECONNECTABLE = {0, 2006, 2013}
-BATCH_BYTES = 64 << 20  # TSV is built in slices of about this many input bytes
 
 _ERRORS = {
     errors.DuplicateError: {1022, 1062, 1586},
@@ -73,7 +72,6 @@ _SQL_INT = re.compile(r"^(tinyint|smallint|mediumint|int|bigint)(?:\(\d+\))?(\s+
 _FIELD_INT_BITS = {FIELD_TYPE.TINY: 8, FIELD_TYPE.SHORT: 16, FIELD_TYPE.INT24: 32, FIELD_TYPE.LONG: 32,
                    FIELD_TYPE.LONGLONG: 64}
 _BINARY_CHARSET = 63
-NULL_MARK = pa.scalar("\\N", pa.large_string())
 
 
 class MySQLBackend(Backend):
@@ -317,7 +315,7 @@ class MySQLBackend(Backend):
         if isinstance(column, pa.ChunkedArray):
             column = column.combine_chunks()
         if attribute.type.kind == "uuid" and not pa.types.is_null(column.type):
-            return _uuid_bytes(column) if not _is_binary(column.type) else column
+            return _uuid_bytes(column) if not is_binary(column.type) else column
         if pa.types.is_boolean(column.type):
             return column.cast(pa.int8())
         if attribute.type.kind == "datetime" and pa.types.is_timestamp(column.type):
@@ -414,7 +412,7 @@ class MySQLBackend(Backend):
         """Write the escaped TSV, LOAD DATA LOCAL it, and raise on any warning (LOCAL implies IGNORE)."""
         columns, sets = [], []
         for i, name in enumerate(data.column_names):
-            if _is_binary(data.schema.field(i).type):
+            if is_binary(data.schema.field(i).type):
                 columns.append(f"@v{i}")
                 sets.append(f"{self.quote(name)} = UNHEX(@v{i})")
             else:
@@ -481,7 +479,7 @@ class MySQLBackend(Backend):
         column = pa.chunked_array([column]) if isinstance(column, pa.Array) else column
         if pa.types.is_null(column.type):
             return pa.chunked_array([pa.nulls(len(column), target)], target)
-        if attribute.type.kind == "uuid" and _is_binary(column.type):
+        if attribute.type.kind == "uuid" and is_binary(column.type):
             column = pa.chunked_array([_uuid_text(chunk) for chunk in column.chunks], pa.string())
         if column.type != target:
             try:
@@ -676,8 +674,6 @@ class MySQLBackend(Backend):
 
 
 # ----- Arrow <-> MySQL text helpers --------------------------------------------------------------
-_TSV_ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"), ("\0", "\\0"))
-_NEEDS_ESCAPE = "[\\\\\t\n\r\x00]"
 
 
 def _errno(error) -> int:
@@ -714,26 +710,6 @@ def _wide_decimal(sql_type: str) -> bool:
     return bool(m) and (int(m.group(2)) > 10 or int(m.group(1)) - int(m.group(2)) > 28)
 
 
-def _is_binary(t: pa.DataType) -> bool:
-    return pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t)
-
-
-def _buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """(offsets, data bytes) of a string or binary array, respecting its slice offset."""
-    width = np.int64 if pa.types.is_large_string(arr.type) or pa.types.is_large_binary(arr.type) else np.int32
-    bufs = arr.buffers()
-    if bufs[1] is None:
-        return np.zeros(1, np.int64), np.empty(0, np.uint8)
-    offsets = np.frombuffer(bufs[1], width)[arr.offset: arr.offset + len(arr) + 1].astype(np.int64)
-    data = np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None and bufs[2].size else np.empty(0, np.uint8)
-    return offsets, data[offsets[0]: offsets[-1]] if len(offsets) else data[:0]
-
-
-def hex_text(arr: pa.Array) -> pa.Array:
-    """Binary -> lowercase hex text (the LOAD DATA form of a binary value, read back with UNHEX)."""
-    return pl.from_arrow(arr.cast(pa.large_binary())).bin.encode("hex").to_arrow().cast(pa.large_string())
-
-
 def _uuid_text(arr: pa.Array) -> pa.Array:
     """binary(16) -> canonical lowercase UUID strings."""
     hexed = pl.col("h").bin.encode("hex")
@@ -746,50 +722,6 @@ def _uuid_bytes(arr: pa.Array) -> pa.Array:
     """Canonical UUID strings (as validated) -> 16 raw bytes each, RFC byte order."""
     text = pl.from_arrow(arr.cast(pa.large_string())).str.replace_all("-", "", literal=True)
     return text.str.decode("hex").to_arrow().cast(pa.binary())
-
-
-def tsv_text(column: pa.Array) -> pa.Array:
-    """One column as LOAD DATA text: escaped strings, hex binaries, exact numbers, \\N for NULL."""
-    t = column.type
-    if _is_binary(t):
-        text = hex_text(column)
-    elif pa.types.is_string(t) or pa.types.is_large_string(t):
-        text = column.cast(pa.large_string())
-        if pc.any(pc.match_substring_regex(text, _NEEDS_ESCAPE)).as_py():
-            for raw, escaped in _TSV_ESCAPES:
-                text = pc.replace_substring(text, raw, escaped)
-    elif pa.types.is_boolean(t):
-        text = column.cast(pa.int8()).cast(pa.large_string())
-    elif pa.types.is_floating(t):
-        text = column.cast(pa.float64()).cast(pa.large_string())  # float32 via its exact double value
-    elif pa.types.is_null(t):
-        text = pa.array([""] * len(column), pa.large_string())
-    else:
-        text = column.cast(pa.large_string())
-    return pc.if_else(column.is_valid(), text, NULL_MARK) if column.null_count else text
-
-
-def _tsv_chunk(table: pa.Table) -> memoryview:
-    """One slice of the table as TSV bytes: columns joined by tab, each row ending in a newline."""
-    columns = [tsv_text(c.combine_chunks()) for c in table.columns]
-    columns[-1] = pc.binary_join_element_wise(columns[-1], pa.scalar("", pa.large_string()),
-                                              pa.scalar("\n", pa.large_string()))
-    lines = pc.binary_join_element_wise(*columns, pa.scalar("\t", pa.large_string())) if len(columns) > 1 \
-        else columns[0]
-    offsets, data = _buffers(lines)
-    return memoryview(data)
-
-
-def write_tsv(table: pa.Table, f) -> None:
-    """Serialise in slices on a thread pool (Arrow kernels release the GIL), written in order."""
-    rows = max(1, min(262144, int(BATCH_BYTES * table.num_rows / max(1, table.nbytes))))
-    slices = [table.slice(i, rows) for i in range(0, table.num_rows, rows)]
-    if len(slices) == 1:
-        f.write(_tsv_chunk(slices[0]))
-        return
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        for chunk in pool.map(_tsv_chunk, slices):
-            f.write(chunk)
 
 
 def _field_type(field) -> pa.DataType:
