@@ -130,29 +130,37 @@ def _fits(row: np.ndarray, header: bytes, total: int) -> bool:
 
 
 def _fill(part: range, rows: list, flat: np.ndarray, header: bytes, total: int) -> bool:
-    """Inflate (or copy) rows ``part`` into ``flat``; False at the first row that does not match."""
-    hlen = len(header)
+    """Inflate (or copy) rows ``part`` into ``flat``; False at the first row that does not match.
+
+    Rows inflate straight into place: the payload is header + data, so row i is inflated to start
+    ``len(header)`` bytes early, its header landing in the tail of row i-1 (checked there, then
+    overwritten when row i-1 is written, since rows go in reverse order). The first row of the part
+    goes through a scratch buffer: the row before it belongs to another thread."""
+    hlen, width = len(header), flat.shape[1]
+    buffer = flat.reshape(-1)  # the rows back to back
     scratch = np.empty(total, np.uint8)
     inflate, state = _inflater(), {}
     try:
-        for i in part:
+        for i in reversed(part):
             row = rows[i]
             if row[:len(ZL_PREFIX)].tobytes() != ZL_PREFIX:
                 flat[i] = row[hlen:]
                 continue
+            in_place = inflate is not None and i > part.start
+            target = buffer[i * width - hlen:(i + 1) * width] if in_place else scratch
             if inflate is not None:
                 stream = row[_ENVELOPE:]
-                if not inflate(stream.ctypes.data, len(stream), scratch.ctypes.data, total, state):
+                if not inflate(stream.ctypes.data, len(stream), target.ctypes.data, total, state):
                     return False
-                data = scratch
             else:
                 try:
-                    data = np.frombuffer(_decompress(row.tobytes()), np.uint8)
+                    target = np.frombuffer(_decompress(row.tobytes()), np.uint8)
                 except Exception:
                     return False
-            if data[:hlen].tobytes() != header:
+            if target[:hlen].tobytes() != header:
                 return False
-            flat[i] = data[hlen:]
+            if not in_place:
+                flat[i] = target[hlen:]
         return True
     finally:
         if "free" in state:
