@@ -257,6 +257,15 @@ def test_mixed_values_across_decode_batches_become_objects(many_traces):
                                       for i in range(50) if i != 40)
 
 
+def test_computed_column_typed_by_a_later_decode_batch(many_traces):
+    """A computed column NULL throughout the first batches takes the type a later batch shows."""
+    many_traces.insert([{"trace_id": i, "trace": np.ones(3)} for i in range(40)])
+    frame = many_traces.proj("trace", late="CASE WHEN trace_id >= 30 THEN trace_id END").to_polars(
+        order_by="trace_id")
+    assert frame["late"].to_list() == [None] * 30 + list(range(30, 40))
+    assert frame.schema["late"].is_integer()
+
+
 def test_empty_blob_fetch_keeps_the_heading(many_traces):
     frame = many_traces.to_polars()
     assert frame.columns == ["trace_id", "trace"] and frame.height == 0

@@ -163,15 +163,15 @@ def to_polars_streamed(expr, names, order_by=None, limit=None, offset=None):
     codecs = [n for n in names if heading[n].type.kind == "codec"]
 
     def decode(batch: pa.RecordBatch):
-        table = normalize(pa.Table.from_batches([batch]), heading, names, backend)
+        table = normalize(pa.Table.from_batches([batch]), heading, names, backend, keep_null_columns=True)
         return table.drop_columns(codecs), {n: decode_column(table.column(n), heading[n], connection) for n in codecs}
 
     with ThreadPoolExecutor(1) as pool:
         done = [f.result() for f in [pool.submit(decode, b) for b in backend.fetch_batches(sql, DECODE_BATCH_ROWS)]]
     if not done:
         return to_polars(fetch_table(expr, names, order_by, limit, offset), heading, connection)
-    plain = pa.concat_tables([table for table, _ in done])
-    frame = pl.from_arrow(plain) if plain.num_columns else pl.DataFrame()
+    plain = concat_parts([table for table, _ in done], heading)
+    frame = pl.from_arrow(plain, rechunk=False) if plain.num_columns else pl.DataFrame()
     for name in codecs:
         frame = frame.with_columns(_concat_decoded(name, [values[name] for _, values in done]))
     return frame.select(names)
