@@ -232,20 +232,25 @@ class PostgresBackend(Backend):
             yield from super().fetch_split_parts(sqls)
             return
         sides = [self._idle.pop() if self._idle else self._connect() for _ in sqls[1:]]
-        conns, started = [self.conn, *sides], []
+        conns, started, healthy = [self.conn, *sides], [], False
         try:
             self._begin_snapshot(conns, started)
             with ThreadPoolExecutor(len(conns)) as pool:
                 tables = pool.map(lambda job: self._fetch_on(*job), zip(conns, sqls))
                 yield from tables  # in order, each as soon as it is complete
+            healthy = True
         except Exception as e:
             raise self.translate_error(e, sqls[0]) from None
         finally:
             for conn in started:
                 with contextlib.suppress(Exception), conn.cursor() as cur:
                     cur.execute("COMMIT")
-            self._idle.extend(sides)
-            del self._idle[MAX_PARALLEL:]
+            for side in sides:  # kept for the next parallel fetch, unless something went wrong
+                if healthy and len(self._idle) < MAX_PARALLEL:
+                    self._idle.append(side)
+                else:
+                    with contextlib.suppress(Exception):
+                        side.close()
 
     @staticmethod
     def _begin_snapshot(conns, started) -> str:
