@@ -11,6 +11,7 @@ workers can share one queue.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import os
 import platform
@@ -220,18 +221,29 @@ class Job(FreeTable):
         return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
     def _worker(self) -> dict:
+        """Who reserves: asked of the server once per connection (a forked worker has its own)."""
         backend = self.connection.backend
-        return {"host": platform.node()[:255], "pid": os.getpid(), "connection_id": backend.connection_id(),
-                "user": backend.current_user()[:255], "version": code_version()}
+        if self._worker_of is not backend:
+            self._worker_of, self._worker_cache = backend, {
+                "host": platform.node()[:255], "pid": os.getpid(), "connection_id": backend.connection_id(),
+                "user": backend.current_user()[:255]}
+        return {**self._worker_cache, "version": code_version()}
+
+    _worker_of = None
 
 
 def code_version() -> str:
     """What `jobs.version_method` names: the short git hash of the working directory, or ''."""
     from .settings import config
-    if config["jobs.version_method"] != "git":
-        return ""
+    return _git_version(os.getcwd()) if config["jobs.version_method"] == "git" else ""
+
+
+@functools.lru_cache(maxsize=8)
+def _git_version(directory: str) -> str:
+    """The short HEAD hash, read once per directory (populate asks for every key)."""
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5)
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=directory)
         return out.stdout.strip()[:64] if out.returncode == 0 else ""
     except (OSError, subprocess.SubprocessError):
         return ""

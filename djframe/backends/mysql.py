@@ -66,7 +66,6 @@ _NULL_COLUMN = re.compile(r"(?:SELECT|,)\s*\(?\s*NULL\s*\)?\s+AS\s", re.I)  # a 
 _CX_ERROR = re.compile(r"ERROR (\d+) \(\w+\): (.*?)\s*}?\s*$", re.S)
 
 FETCH_BATCH_ROWS = 65536  # rows per part of a fetch
-SMALL_BATCH_ROWS = 200  # below this, multi-row INSERT beats writing and loading a file
 _INT_TYPES = {"tinyint": 8, "smallint": 16, "int": 32, "bigint": 64}
 _SQL_INT = re.compile(r"^(tinyint|smallint|mediumint|int|bigint)(?:\(\d+\))?(\s+unsigned)?(?:\s+zerofill)?$")
 _FIELD_INT_BITS = {FIELD_TYPE.TINY: 8, FIELD_TYPE.SHORT: 16, FIELD_TYPE.INT24: 32, FIELD_TYPE.LONG: 32,
@@ -399,7 +398,7 @@ class MySQLBackend(Backend):
     def _fill(self, target: str, data: pa.Table) -> int:
         """LOAD DATA LOCAL, or multi-row INSERTs for small batches (a file round trip costs more than
         it saves below a few hundred rows) and where the server or client refuses LOCAL INFILE."""
-        if self._local_infile and data.num_rows > SMALL_BATCH_ROWS:
+        if self._local_infile and not self.is_small_batch(data):  # a file round trip costs more
             try:
                 return self._load_file(target, data)
             except errors.DataJointError as e:
