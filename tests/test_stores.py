@@ -442,6 +442,29 @@ def test_zarr_arrays_read_whole_are_verified(schema, file_store):
         np.asarray((Grid & {"gid": 1}).fetch1("g"))
 
 
+def test_lazy_zarr_reads_are_verified(schema, store):
+    @schema
+    class Lazy(dj.Manual):
+        definition = """
+        lid : int32
+        ---
+        g : <object@main>
+        """
+    big = np.arange(3 * 1_100_000, dtype=np.float64).reshape(-1, 3)  # 4 chunks of rows
+    Lazy.insert1({"lid": 1, "g": big})
+    path = raw_json(Lazy, "g")[0]["path"]
+    last = path + "/c.3.0"
+    data = store.get(last)
+    store.put(last, data[:-1] + bytes([data[-1] ^ 1]))
+    lazy = Lazy.fetch1("g").zarr()
+    assert lazy.shape == big.shape and np.array_equal(lazy[:2], big[:2])  # intact chunks still read
+    with pytest.raises(StoreIntegrityError, match="c.3.0.*CRC-32"):
+        lazy[-2:]
+    store.put(last, data[:-8])
+    with pytest.raises(StoreIntegrityError, match="c.3.0.*bytes but its row records"):
+        Lazy.fetch1("g").zarr()[-2:]
+
+
 def test_failed_insert_leaves_no_empty_folders(schema, file_store):
     @schema
     class Obj(dj.Manual):

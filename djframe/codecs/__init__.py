@@ -172,6 +172,7 @@ class ColumnContext:
         self.schema, self.table, self.field = schema, table, field
         self.store_name, self.config = store_name, config
         self._keys, self.log, self.dry_run = keys, log, dry_run
+        self.feeds_codec = False  # decoding: the values go on to an outer codec (views will do)
 
     @property
     def context(self) -> dict:
@@ -397,8 +398,10 @@ def decode_many(values, attr, connection=None) -> list:
         loads = _loads if chain[-1][0].name in _METADATA_CODECS else json.loads
         values = [loads(v) if isinstance(v, (str, bytes)) else v for v in values]
     ctx = ColumnContext(field=attr.name)
-    for codec, store in reversed(chain):
-        values = codec.decode_many(values, ctx.with_store(store or None))
+    for depth, (codec, store) in reversed(list(enumerate(chain))):
+        inner = ctx.with_store(store or None)
+        inner.feeds_codec = depth > 0  # the values go to another codec, not to the user
+        values = codec.decode_many(values, inner)
     return values
 
 

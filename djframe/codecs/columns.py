@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import math
+import mmap
 import os
 import struct
 
@@ -76,6 +77,17 @@ def _libz():
     return inflate
 
 
+def empty_array(shape, dtype) -> np.ndarray:
+    """``np.empty`` for a large output, on plain anonymous pages. numpy asks the kernel for huge
+    pages on big arrays; when memory is fragmented (right after a large insert or file write) the
+    kernel compacts memory on every fault to provide them, which made a fetch up to twice as slow."""
+    dtype = np.dtype(dtype)
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes < (4 << 20):
+        return np.empty(shape, dtype)
+    return np.ndarray(shape, dtype, buffer=mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS))
+
+
 def _layout(payload: bytes):
     """(header bytes, dtype, shape) of an uncompressed ``A`` numeric array payload, else None."""
     if len(payload) < 21 or payload[:4] not in (MYM, DJ0) or payload[4:5] != b"A":
@@ -109,7 +121,7 @@ def unpack_uniform(values: list):
     rows = [np.frombuffer(v, np.uint8) for v in values]
     if not all(_fits(r, header, total) for r in rows):
         return None
-    out = np.empty((n,) + tuple(reversed(shape)), dtype)  # blob data is column-major (Fortran) order
+    out = empty_array((n,) + tuple(reversed(shape)), dtype)  # blob data is column-major (Fortran) order
     flat = out.reshape(n, -1).view(np.uint8)
     workers = os.cpu_count() or 1
     if n * total < PARALLEL_MIN_BYTES or workers < 2:  # small columns: threads cost more than they save

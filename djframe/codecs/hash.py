@@ -74,7 +74,10 @@ class HashCodec(Codec):
         for store_name, rows in by_store.items():
             store = get_store(store_name, config=ctx.config)
             metas = [values[i] for i in rows]
-            if store.protocol == "file":  # read and check each object while it is in the CPU cache
+            if store.protocol == "file" and getattr(ctx, "feeds_codec", False) and \
+                    all(isinstance(m.get("size"), int) for m in metas):
+                blobs = _read_column(store, metas)
+            elif store.protocol == "file":  # read and check each object while it is in the CPU cache
                 blobs = _map_io(lambda m: _checked(store, m, store.get(m["path"])), metas)
             else:  # one batched request, then the checks
                 fetched = store.get_many([m["path"] for m in metas])
@@ -82,6 +85,26 @@ class HashCodec(Codec):
             for i, blob in zip(rows, blobs):
                 out[i] = blob
         return out
+
+
+def _read_column(store, metas: list) -> list:
+    """Objects for an outer codec (``<blob@>``): read into slices of one buffer, each checked as
+    soon as it is read. One large allocation instead of a fresh one per object, which on a big
+    column costs more in page faults than the reads themselves."""
+    import numpy as np
+
+    from .columns import empty_array
+    sizes = [m["size"] for m in metas]
+    starts = np.concatenate([[0], np.cumsum(sizes)]).tolist()
+    buffer = memoryview(empty_array((starts[-1],), np.uint8))
+    views = [buffer[a:b] for a, b in zip(starts, starts[1:])]
+
+    def read(i):
+        meta, view = metas[i], views[i]
+        if not store.read_into(meta["path"], view):  # size differs: read it whole, which reports it
+            return _checked(store, meta, store.get(meta["path"]))
+        return _checked(store, meta, view)
+    return _map_io(read, list(range(len(metas))))
 
 
 def _checked(store, meta: dict, blob):

@@ -425,14 +425,18 @@ class ObjectRef:
                                       f"{self.item_count} file(s), {self.size} bytes.")
 
     def zarr(self, mode="r"):
-        """Open the stored Zarr array/group lazily: chunks are read only when indexed (unverified;
-        `verify()` checks the whole folder, ``numpy.asarray(ref)`` checks what it reads)."""
+        """Open the stored Zarr array/group lazily: chunks are read only when indexed. Read-only,
+        every whole-file read is checked against the folder's per-file records when the row has
+        them (a folder written by another tool has none: `verify()` then checks its listing)."""
         import zarr
         store = self._backend
         if store.protocol == "file":
             zstore = zarr.storage.LocalStore(store.full_path(self.path), read_only=mode == "r")
         else:
             zstore = zarr.storage.FsspecStore.from_mapper(self.fsmap, read_only=mode == "r")
+        records = self.records() if mode == "r" else None
+        if records:
+            zstore = checked_zarr_store(zstore, self.path, store.name, records)
         return zarr.open(store=zstore, mode=mode)
 
     def __array__(self, dtype=None, copy=None):
@@ -451,6 +455,28 @@ class ObjectRef:
                 if data is None:  # compressed or otherwise: zarr decodes the bytes already read
                     data = _zarr_from_files(files)
         return data if dtype is None else data.astype(dtype)
+
+
+def checked_zarr_store(zstore, path: str, store_name: str, records: list):
+    """``zstore`` wrapped so that each file zarr reads whole is checked against its record (size,
+    CRC-32) before zarr decodes it; a file the records do not list is refused."""
+    from zarr.storage import WrapperStore
+
+    expected = {r["path"]: r for r in records}
+
+    class CheckedStore(WrapperStore):
+        async def get(self, key, prototype, byte_range=None):
+            buffer = await self._store.get(key, prototype, byte_range)
+            if buffer is not None and byte_range is None:
+                record = expected.get(key)
+                if record is None:
+                    raise StoreIntegrityError(f"Stored folder {path!r} in store {store_name!r} holds "
+                                              f"{key!r}, which its row does not record.")
+                verify(buffer.to_bytes(), f"{path}/{key}", store_name, size=record.get("size"),
+                       crc32=record.get("crc32"))
+            return buffer
+
+    return CheckedStore(zstore)
 
 
 def _zarr_from_files(files: dict) -> np.ndarray:
