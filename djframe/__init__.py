@@ -4,7 +4,7 @@
 Polars/Arrow frames. With no configuration, data lives in a SQLite file.
 """
 
-from .codecs import Codec, NpyRef, ObjectRef, SchemaCodec, get_codec, list_codecs
+from .codecs import Codec, NpyRef, ObjectRef, SchemaCodec, SparkAdapter, get_codec, list_codecs
 from .codecs.blob import MatCell, MatStruct
 from .connection import Connection, conn
 from .errors import DataJointError, ThreadSafetyError
@@ -15,6 +15,7 @@ from .jobs import Job
 from .populate import AutoPopulate
 from .schema import Schema, VirtualModule, list_schemas, virtual_schema
 from .settings import config
+from .storage import StorageAdapter, get_storage_adapter
 from .table import FreeTable, Table, ValidationResult
 from .tiers import Compute, Computed, Entry, Imported, Ingest, Lookup, Manual, Part
 
@@ -36,7 +37,7 @@ except Exception:  # running from a source tree
 __all__ = [
     "AndList", "AutoPopulate", "Codec", "Compute", "Computed", "Connection", "DataJointError", "Entry",
     "FreeTable", "Imported", "Ingest", "Job", "Lookup", "Manual", "MatCell", "MatStruct", "Not", "NpyRef", "ObjectRef",
-    "Part", "SchemaCodec",
+    "Part", "SchemaCodec", "SparkAdapter", "StorageAdapter",
     "QueryExpression", "Schema", "Table", "ThreadSafetyError", "Top", "U", "ValidationResult", "VirtualModule",
-    "config", "conn", "errors", "gc", "get_codec", "list_codecs", "list_schemas", "logger", "virtual_schema",
+    "config", "conn", "errors", "gc", "get_codec", "get_storage_adapter", "list_codecs", "list_schemas", "logger", "virtual_schema",
 ]

@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import warnings
-from importlib.metadata import entry_points
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -88,7 +87,7 @@ ENV_UNDER_FILE = {
     **{"DJ_JOBS_" + k[5:].upper(): k for k in KEYS if k.startswith("jobs.")},
 }
 
-_STORE_COMMON = {"protocol", "location", "subfolding", "partition_pattern", "token_length",
+STORE_COMMON_KEYS = {"protocol", "location", "subfolding", "partition_pattern", "token_length",
                  "hash_prefix", "schema_prefix", "filepath_prefix", "stage"}
 _STORE_PROTOCOLS = {  # protocol: (required keys beyond location, optional keys)
     "file": ((), ()),
@@ -562,12 +561,19 @@ def _validate_store(name, spec):
     protocol = str(spec.get("protocol") or "").strip().lower()
     if not protocol:
         raise fail('no "protocol" is set; use one of file, s3, gcs, azure.')
-    plugins = {ep.name for ep in entry_points(group="datajoint.storage")}
-    if protocol not in _STORE_PROTOCOLS and protocol not in plugins:
-        raise fail(f"unknown protocol {protocol!r}; use one of file, s3, gcs, azure.")
+    if protocol not in _STORE_PROTOCOLS:
+        from .storage import get_storage_adapter
+        adapter = get_storage_adapter(protocol)
+        if adapter is None:
+            raise fail(f"unknown protocol {protocol!r}; use one of file, s3, gcs, azure, or install a "
+                       "storage adapter for it (entry point group datajoint.storage).")
+        try:
+            adapter.validate_spec(spec)
+        except DataJointError as error:
+            raise fail(str(error.args[0]).rstrip(".") + ".") from None
     required, optional = _STORE_PROTOCOLS.get(protocol, ((), None))
     if optional is not None:  # built-in protocol: we know every allowed key
-        unknown = sorted(set(spec) - _STORE_COMMON - set(required) - set(optional))
+        unknown = sorted(set(spec) - STORE_COMMON_KEYS - set(required) - set(optional))
         if unknown:
             raise fail(f"unknown setting(s) {', '.join(unknown)} for protocol {protocol!r}.")
     missing = [key for key in ("location", *required) if spec.get(key) is None]

@@ -12,6 +12,7 @@ as one batched async call (s3fs), because per-object latency dominates.
 
 from __future__ import annotations
 
+import abc
 import base64
 import contextlib
 import hashlib
@@ -37,6 +38,53 @@ _THREADS = min(16, (os.cpu_count() or 2) * 2)
 
 class StoreIntegrityError(DataJointError):
     """A stored object's size or checksum differs from what its row recorded."""
+
+
+# ----- store plugins ------------------------------------------------------------------------------
+class StorageAdapter(abc.ABC):
+    """A store protocol added by a package: register the class (or an instance) as an entry point
+    in the group ``datajoint.storage``, named by its protocol. That is the reference client's group,
+    so one plugin serves both clients. file, s3, gcs and azure are built in and need none."""
+
+    protocol: str = ""
+    required_keys: tuple = ()  # settings beyond "location" that a store of this protocol must have
+    allowed_keys: tuple = ()   # the other settings it accepts (empty: accept any)
+
+    @abc.abstractmethod
+    def create_filesystem(self, spec: dict):
+        """The fsspec filesystem for a store's settings."""
+
+    def validate_spec(self, spec: dict) -> None:
+        """Refuse settings the protocol does not know (when ``allowed_keys`` lists them) or lacks."""
+        from .settings import STORE_COMMON_KEYS
+        missing = [k for k in self.required_keys if spec.get(k) is None]
+        if missing:
+            raise DataJointError(f"missing required setting(s) {', '.join(missing)} for protocol {self.protocol!r}.")
+        if self.allowed_keys:
+            unknown = sorted(set(spec) - STORE_COMMON_KEYS - set(self.required_keys) - set(self.allowed_keys))
+            if unknown:
+                raise DataJointError(f"unknown setting(s) {', '.join(unknown)} for protocol {self.protocol!r}.")
+
+    def full_path(self, spec: dict, relpath: str) -> str:
+        """Where a store-relative path lives on the filesystem: under the store's location."""
+        location = str(spec.get("location") or "").strip("/")
+        return "/".join(p for p in (location, str(relpath).lstrip("/")) if p)
+
+    def get_url(self, spec: dict, path: str) -> str:
+        return f"{self.protocol}://{self.full_path(spec, path)}"
+
+
+def get_storage_adapter(protocol: str) -> StorageAdapter | None:
+    """The installed plugin for ``protocol`` (an instance), or None (built-in or unknown protocols)."""
+    from importlib.metadata import entry_points
+    for ep in entry_points(group="datajoint.storage"):
+        if ep.name == protocol:
+            adapter = ep.load()
+            adapter = adapter() if isinstance(adapter, type) else adapter
+            if not adapter.protocol:
+                adapter.protocol = protocol
+            return adapter
+    return None
 
 
 # ----- path rules (storage doc §13.2, §13.4) ---------------------------------------------------
@@ -132,6 +180,9 @@ def object_paths(schema: str, table: str, field: str, keys: list, exts: list, sp
 
 
 # ----- stores ------------------------------------------------------------------------------
+_BUILT_IN = ("file", "s3", "gcs", "azure")
+
+
 class Store:
     """One configured store: fsspec filesystem plus the store's root."""
 
@@ -140,6 +191,7 @@ class Store:
         self.name = spec["name"]
         self.protocol = spec["protocol"]
         self._fs = None
+        self._adapter = None
         self._lock = threading.Lock()
         self.root = self._root()
         self._prefix = self.root.rstrip("/") + "/"
@@ -176,19 +228,23 @@ class Store:
             return fsspec.filesystem("abfs", account_name=spec.get("account_name"),
                                      account_key=spec.get("account_key"),
                                      connection_string=spec.get("connection_string"))
-        return self._plugin().create_filesystem(spec)
+        return self.adapter.create_filesystem(spec)
 
-    def _plugin(self):
-        """The storage adapter a package registers for a custom protocol (entry point group
-        ``datajoint.storage``): an object with ``create_filesystem(spec)``."""
-        from importlib.metadata import entry_points
-        for ep in entry_points(group="datajoint.storage"):
-            if ep.name == self.protocol:
-                adapter = ep.load()
-                return adapter() if isinstance(adapter, type) else adapter
-        raise DataJointError(f"Store {self.name!r}: no storage adapter is installed for protocol {self.protocol!r}.")
+    @property
+    def adapter(self) -> StorageAdapter | None:
+        """The plugin serving this store's protocol (None for the built-in protocols)."""
+        if self.protocol in _BUILT_IN:
+            return None
+        if self._adapter is None:
+            self._adapter = get_storage_adapter(self.protocol)
+            if self._adapter is None:
+                raise DataJointError(f"Store {self.name!r}: no storage adapter is installed for protocol "
+                                     f"{self.protocol!r}.", "Install the package that provides it.")
+        return self._adapter
 
     def _root(self) -> str:
+        if self.adapter is not None:
+            return self.adapter.full_path(self.spec, "").rstrip("/")
         location = str(self.spec.get("location") or "").strip("/") if self.protocol != "file" else \
             str(Path(self.spec.get("location") or ".").expanduser())
         if self.protocol == "file":
@@ -200,6 +256,8 @@ class Store:
         return self._prefix + str(path).lstrip("/")
 
     def url(self, path: str) -> str:
+        if self.adapter is not None:
+            return self.adapter.get_url(self.spec, path)
         scheme = {"file": "file://", "s3": "s3://", "gcs": "gs://", "azure": "az://"}.get(
             self.protocol, f"{self.protocol}://")
         return scheme + self.full_path(path)

@@ -19,6 +19,7 @@ import contextvars
 import inspect
 import json
 import re
+from typing import Protocol, runtime_checkable
 
 import pyarrow as pa
 
@@ -26,6 +27,15 @@ from ..errors import DataJointError, InvalidValueError
 
 _registry: dict[str, "Codec"] = {}
 _CODEC_TYPE = re.compile(r"^<\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:@\s*([A-Za-z0-9_-]*)\s*)?>$")
+
+
+@runtime_checkable
+class SparkAdapter(Protocol):
+    """A codec that can also give its decoded values to Spark: an optional ``to_spark`` method
+    (the reference's protocol; djframe itself never calls it)."""
+
+    def to_spark(self, decoded, *, key=None):
+        ...
 
 
 class Codec:
