@@ -249,6 +249,9 @@ _JOB_METADATA = (
               comment="code version", hidden=True),
 )
 
+PROVENANCE = Attribute("_prov", parse_type("json"), nullable=True, has_default=True,
+                       comment="extrinsic provenance for a row that entered from outside", hidden=True)
+
 
 class _Declaration:
     """Mutable state while the lines of one definition are read in order."""
@@ -419,7 +422,8 @@ class _Declaration:
         if unique:
             self.fk_indexes.append(IndexSpec(tuple(c for c, _ in attr_map), unique=True))
 
-    def finish(self, tier: str, comment: str, allow_new_pk: bool, job_metadata: bool) -> TableSpec:
+    def finish(self, tier: str, comment: str, allow_new_pk: bool, job_metadata: bool,
+               provenance: bool = False) -> TableSpec:
         names = {a.name for a in self.attrs if not a.hidden}
         for entries, unique, line in self.index_lines:
             unknown = [e for e in entries if not e.startswith("(") and e not in names]
@@ -441,6 +445,8 @@ class _Declaration:
             self.check_master()
         if job_metadata and tier in AUTO_TIERS:
             attrs += _JOB_METADATA
+        if provenance and tier == "manual":
+            attrs.append(PROVENANCE)
         if not any(a.in_key for a in attrs):
             attrs.append(Attribute("_singleton", parse_type("bool"), in_key=True, has_default=True, default="1",
                                    comment="singleton primary key", hidden=True,
@@ -460,7 +466,8 @@ class _Declaration:
 
 def parse_definition(definition: str, *, schema: str, table_name: str, tier: str,
                      resolve: Callable[[str], ParentRef], max_name_length: int = 64,
-                     allow_new_pk_in_computed: bool = False, add_job_metadata: bool = False) -> TableSpec:
+                     allow_new_pk_in_computed: bool = False, add_job_metadata: bool = False,
+                     add_provenance: bool = False) -> TableSpec:
     """Parse definition text into a `TableSpec`; raise `DeclarationError` naming what is wrong."""
     tier = tier.lower()
     if tier not in TIERS:
@@ -478,7 +485,7 @@ def parse_definition(definition: str, *, schema: str, table_name: str, tier: str
                                    f"with colon (`# {comment}`); remove the colon.")
     for line in lines:
         decl.line(line)
-    return decl.finish(tier, comment, allow_new_pk_in_computed, add_job_metadata)
+    return decl.finish(tier, comment, allow_new_pk_in_computed, add_job_metadata, add_provenance)
 
 
 # ---------------------------------------------------------------- rendering

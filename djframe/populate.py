@@ -19,6 +19,7 @@ import time
 import traceback
 
 from .errors import DataJointError, TransactionError
+from .jobs import code_version
 from .query.compile import Compiler
 from .query.conditions import AndList
 
@@ -122,7 +123,6 @@ class AutoPopulate:
         heading = self.heading
         if heading.get("_job_start_time") is None:
             return
-        from .jobs import code_version
         backend = self.connection.backend
         _, where = Compiler(backend).where_sql((self & key)._node)
         backend.update(self.database, self.table_name, {"_job_start_time": started.replace(
@@ -159,10 +159,11 @@ class AutoPopulate:
                 connection.cancel_transaction()
                 return None
             connection._populating = True
+            connection._making = (self.full_table_name, dict(key), code_version())  # for rows' provenance
             try:
                 body()
             finally:
-                connection._populating = False
+                connection._populating, connection._making = False, None
         except (KeyboardInterrupt, SystemExit):
             connection.cancel_transaction()
             raise

@@ -120,7 +120,8 @@ class Schema:
             cls.definition, schema=self.database, table_name=cls._table_name, tier=tier,
             resolve=_resolver(context, connection, (self.database, cls._table_name)), max_name_length=backend.max_name_length,
             allow_new_pk_in_computed=config["jobs.allow_new_pk_fields_in_computed_tables"],
-            add_job_metadata=config["jobs.add_job_metadata"] and tier in ("imported", "computed"))
+            add_job_metadata=config["jobs.add_job_metadata"] and tier in ("imported", "computed"),
+            add_provenance=config["provenance.capture"] and tier == "manual")
         parents = {(fk.parent_schema, fk.parent_table) for fk in spec.foreign_keys}
         if (self.database, cls._table_name) in parents:
             raise DataJointError(f"Table {cls.__name__} cannot reference itself in a foreign key.")

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import pyarrow as pa
 
 from .declare import to_camel_case
+from .provenance import captures, with_provenance
 from .errors import (DataJointError, DuplicateError, IntegrityError, InvalidValueError, MissingAttributeError,
                      MissingTableError, TransactionError, UnknownAttributeError)
 from .query import nodes as n
@@ -168,7 +169,8 @@ class Table(QueryExpression, metaclass=TableMeta):
             import pyarrow.csv as csv
             rows = csv.read_csv(str(rows))
         name, heading = self.full_table_name, self.heading
-        if not (replace or skip_duplicates or heading.has_codecs):
+        provenance = captures(heading)
+        if not (replace or skip_duplicates or heading.has_codecs or provenance):
             plain = plain_rows(rows, heading, self.connection.backend)
             if plain is not None:
                 return self._insert_plain(*plain, rows)
@@ -179,6 +181,8 @@ class Table(QueryExpression, metaclass=TableMeta):
         from .codecs import store_writes
         with store_writes(self) if heading.has_codecs else contextlib.nullcontext():  # failed: objects removed
             data = conform(table, heading, name, self.connection.backend)
+            if provenance:
+                data = with_provenance(data, self.connection)
             if replace or skip_duplicates:
                 data = self._with_defaults(data, replace)
             self._ingest(data, replace=replace, skip_duplicates=skip_duplicates, chunk_size=chunk_size)
