@@ -48,7 +48,7 @@ KEYS = {
     "database.use_tls": (None, "bool", None),
     "database.database_prefix": ("", "str", None),
     "database.create_tables": (True, "bool", None),
-    "connection.charset": ("", "str", None),
+    "connection.charset": ("", "choice", ("", "utf8mb4", "utf8", "utf8mb3")),  # the MySQL path is UTF-8 throughout
     "display.limit": (12, "int", (1, None)),
     "display.width": (14, "int", (1, None)),
     "display.show_tuple_count": (True, "bool", None),
@@ -146,7 +146,7 @@ def _coerce(key, value):
             for choice in arg:
                 if choice.lower() == text:
                     return choice
-            raise ValueError(f"expected one of {', '.join(arg)}")
+            raise ValueError(f"expected one of {', '.join(repr(a) if a == '' else a for a in arg)}")
         if kind == "dict":
             value = json.loads(value) if isinstance(value, str) else value
             if not isinstance(value, dict):

@@ -312,6 +312,14 @@ def test_override_rejects_bad_input_and_restores(project):
     assert config["database.host"] == "localhost"
 
 
+def test_charset_other_than_utf8_is_refused(project):
+    config = Config()
+    with pytest.raises(DataJointError, match="connection.charset.*utf8mb4"):
+        config["connection.charset"] = "latin1"  # LOAD DATA and connectorx read UTF-8: it would mangle text
+    config["connection.charset"] = "UTF8MB4"
+    assert config["connection.charset"] == "utf8mb4"
+
+
 # ---- connection settings ------------------------------------------------------------------
 
 
