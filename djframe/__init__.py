@@ -6,7 +6,7 @@ Polars/Arrow frames. With no configuration, data lives in a SQLite file.
 
 from .codecs import Codec, NpyRef, ObjectRef, SchemaCodec, SparkAdapter, get_codec, list_codecs
 from .codecs.blob import MatCell, MatStruct
-from .connection import Connection, conn
+from .connection import Connection, Instance, conn
 from .errors import DataJointError, ThreadSafetyError
 from . import errors, gc
 from .query.conditions import AndList, Not
@@ -14,7 +14,9 @@ from .query.expression import QueryExpression, Top, U
 from .jobs import Job
 from .populate import AutoPopulate
 from .schema import Schema, VirtualModule, list_schemas, virtual_schema
-from .settings import config
+from .settings import GlobalConfig as _GlobalConfig
+
+config = _GlobalConfig()  # refused under DJ_THREAD_SAFE; settings.config is the object behind it
 from .storage import StorageAdapter, get_storage_adapter
 from .table import FreeTable, Table, ValidationResult
 from .tiers import Compute, Computed, Entry, Imported, Ingest, Lookup, Manual, Part
@@ -36,7 +38,7 @@ except Exception:  # running from a source tree
 
 __all__ = [
     "AndList", "AutoPopulate", "Codec", "Compute", "Computed", "Connection", "DataJointError", "Entry",
-    "FreeTable", "Imported", "Ingest", "Job", "Lookup", "Manual", "MatCell", "MatStruct", "Not", "NpyRef", "ObjectRef",
+    "FreeTable", "Imported", "Instance", "Ingest", "Job", "Lookup", "Manual", "MatCell", "MatStruct", "Not", "NpyRef", "ObjectRef",
     "Part", "SchemaCodec", "SparkAdapter", "StorageAdapter",
     "QueryExpression", "Schema", "Table", "ThreadSafetyError", "Top", "U", "ValidationResult", "VirtualModule",
     "config", "conn", "errors", "gc", "get_codec", "get_storage_adapter", "list_codecs", "list_schemas", "logger", "virtual_schema",

@@ -85,7 +85,6 @@ def alter_table(table, prompt=True, context=None):
 def _parse(table, context) -> TableSpec:
     from .declare import parse_definition
     from .schema import _caller_context, _resolver
-    from .settings import config
     if not type(table).definition:
         raise DataJointError(f"{table.class_name} has no definition to alter {table.full_table_name} to; set "
                              "the class's `definition`.")
@@ -93,7 +92,7 @@ def _parse(table, context) -> TableSpec:
     return parse_definition(
         type(table).definition, schema=table.database, table_name=table.table_name, tier=table.tier,
         resolve=_resolver(context, table.connection, (table.database, table.table_name)), max_name_length=table.connection.backend.max_name_length,
-        allow_new_pk_in_computed=config["jobs.allow_new_pk_fields_in_computed_tables"])
+        allow_new_pk_in_computed=table.connection.config["jobs.allow_new_pk_fields_in_computed_tables"])
 
 
 def diff(old: TableSpec, new: TableSpec, name: str) -> Changes:

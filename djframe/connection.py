@@ -10,6 +10,7 @@ import logging
 from contextlib import contextmanager
 
 from .errors import DataJointError, TransactionError
+from .settings import refuse_in_thread_safe_mode
 
 logger = logging.getLogger("djframe")
 
@@ -39,16 +40,25 @@ def _server_args(settings: dict) -> dict:
 class Connection:
     """A database connection with DataJoint transaction semantics."""
 
-    def __init__(self, backend, settings: dict | None = None):
+    def __init__(self, backend, settings: dict | None = None, config=None):
         from .query.usersql import load_dialects
         load_dialects(backend.sqlglot_dialect)
         self.backend = backend
         self.settings = dict(settings or {})
+        self._config = config
         self.schemas: dict = {}
         self._in_transaction = False
         self._specs: dict = {}
         self._schema_catalog: dict = {}  # schema -> (foreign keys, lineage), for loading specs
         self._dependencies = None
+
+    @property
+    def config(self):
+        """The settings this connection works under: its `Instance`'s own, else `dj.config`."""
+        if self._config is not None:
+            return self._config
+        from .settings import config
+        return config
 
     # ----- identity -------------------------------------------------------------------
     @property
@@ -203,6 +213,7 @@ _connection: Connection | None = None
 def conn(host=None, user=None, password=None, *, reset=False, backend=None, url=None, **kwargs) -> Connection:
     """The shared connection, created from `dj.config` on first use."""
     global _connection
+    refuse_in_thread_safe_mode("dj.conn()")
     if _connection is not None and not reset and not any((host, user, password, backend, url)):
         return _connection
     from .settings import config
@@ -226,3 +237,38 @@ def set_connection(connection: Connection | None):
     """Replace the shared connection (tests and Instance-style use)."""
     global _connection
     _connection = connection
+
+
+class Instance:
+    """A configuration and a connection of its own, independent of `dj.config` and `dj.conn()`:
+    several in one process (threads, tests, two databases) never share settings."""
+
+    def __init__(self, host=None, user=None, password=None, port=None, use_tls=None, backend=None, **settings):
+        from .settings import Config
+        self.config = Config()
+        if backend is not None:
+            self.config["database.backend"] = backend
+        for key, value in settings.items():
+            self.config[key.replace("__", ".")] = value
+        given = {"database.host": host, "database.user": user, "database.password": password,
+                 "database.port": port, "database.use_tls": use_tls}
+        for key, value in given.items():
+            if value is not None:
+                self.config[key] = value
+        connection_settings = self.config.connection_settings()
+        self.connection = Connection(make_backend(connection_settings), connection_settings, config=self.config)
+
+    def __repr__(self):
+        return f"Instance({self.connection!r})"
+
+    def Schema(self, schema_name, *, context=None, create_schema=True, create_tables=None, add_objects=None):
+        from .schema import Schema
+        return Schema(schema_name, context, connection=self.connection,
+                      create_schema=create_schema, create_tables=create_tables, add_objects=add_objects)
+
+    def FreeTable(self, full_name):
+        from .table import FreeTable
+        return FreeTable(self.connection, full_name)
+
+    def close(self):
+        self.connection.close()

@@ -28,11 +28,8 @@ def _ask(question: str) -> bool:
     return answer == "yes"
 
 
-def _safemode(prompt):
-    if prompt is not None:
-        return prompt
-    from .settings import config
-    return config["safemode"]
+def _safemode(prompt, connection):
+    return connection.config["safemode"] if prompt is None else prompt
 
 
 def master_of(table_name: str) -> str:
@@ -95,7 +92,7 @@ def cascade_delete(table, transaction=True, prompt=None, part_integrity="enforce
     if part_integrity not in PART_INTEGRITY:
         raise ValueError(f"part_integrity must be one of {PART_INTEGRITY}, got {part_integrity!r}")
     connection = table.connection
-    prompt = _safemode(prompt)
+    prompt = _safemode(prompt, table.connection)
     if table.tier == "part" and part_integrity == "enforce":
         raise DataJointError(f"Cannot delete from the part table {table.full_table_name} on its own: delete from "
                              "its master, or pass part_integrity='ignore' (or 'cascade' to delete the masters too).")
@@ -189,7 +186,7 @@ def cascade_drop(table, prompt=None, part_integrity="enforce"):
                 raise DataJointError(
                     f"Cannot drop {table.full_table_name}: it would drop the part table {t.full_table_name} but not "
                     f"its master `{master_of(t.table_name)}`. Drop the master first, or pass part_integrity='ignore'.")
-    if _safemode(prompt):
+    if _safemode(prompt, table.connection):
         print(f"About to drop {len(tables)} table(s):")
         for t in tables:
             print(f"  {t.full_table_name} ({len(t)} rows)")

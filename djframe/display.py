@@ -21,7 +21,7 @@ _CSS = """<style>
 
 
 def _settings(expr):
-    from .settings import config
+    config = expr.connection.config
     return config["display.limit"], config["display.width"], config["display.show_tuple_count"]
 
 

@@ -67,8 +67,8 @@ class Job(FreeTable):
     # ----- declaration ---------------------------------------------------------------------
     def _declare(self):
         from .declare import parse_definition
-        from .settings import config
         connection = self.connection
+        config = connection.config
         spec = parse_definition(self._definition(), schema=self.database, table_name=self.table_name, tier="manual",
                                 resolve=_no_parents, max_name_length=connection.backend.max_name_length)
         connection.backend.declare(spec)
@@ -127,7 +127,7 @@ class Job(FreeTable):
         """Add a pending job for every key still to do; re-pend finished jobs whose result was deleted
         (with ``jobs.keep_completed``); drop jobs whose key left the key source (older than
         ``stale_timeout`` s); re-pend reservations older than ``orphan_timeout`` s (their worker died)."""
-        from .settings import config
+        config = self.connection.config
         now = self._now()
         target = self._target
         priority = config["jobs.default_priority"] if priority is None else priority
@@ -168,8 +168,7 @@ class Job(FreeTable):
         return self._set(job, status="reserved", reserved_time=now, **self._worker()) == 1
 
     def complete(self, key, duration=None):
-        from .settings import config
-        if config["jobs.keep_completed"]:
+        if self.connection.config["jobs.keep_completed"]:
             self._set(self & self._key(key), status="success", completed_time=self._now(), duration=duration)
         else:
             (self & self._key(key)).delete_quick()

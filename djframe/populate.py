@@ -79,8 +79,8 @@ class AutoPopulate:
 
         With ``reserve_jobs`` the keys come from the job queue and each is reserved before it is made,
         so any number of workers can populate the table together; ``processes`` > 1 forks workers."""
-        from .settings import config
         connection = self.connection
+        config = connection.config
         if connection.in_transaction:
             raise TransactionError("populate() cannot run inside a transaction.")
         jobs = self.jobs if reserve_jobs else None

@@ -20,11 +20,10 @@ from .declare import PROVENANCE
 COLUMN = PROVENANCE.name
 
 
-def captures(heading) -> bool:
+def captures(heading, connection) -> bool:
     """Whether inserts into a table with this heading record provenance now."""
-    from .settings import config
     attr = next((a for a in heading.all_attributes if a.name == COLUMN), None)
-    return bool(config["provenance.capture"]) and attr is not None and attr.hidden
+    return bool(connection.config["provenance.capture"]) and attr is not None and attr.hidden
 
 
 def agent(connection) -> dict:
@@ -39,7 +38,7 @@ def agent(connection) -> dict:
 
 def record(connection) -> str | None:
     """The JSON text for rows inserted now (None when it would hold only the time)."""
-    from .settings import config
+    config = connection.config
     entry = {"time": dt.datetime.now(dt.timezone.utc).isoformat()}
     who = agent(connection)
     if who:

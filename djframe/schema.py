@@ -36,7 +36,6 @@ class Schema:
 
     def activate(self, schema_name, *, connection=None, create_schema=None, create_tables=None, add_objects=None):
         from .connection import conn
-        from .settings import config
         if self.database is not None and self.database != schema_name:
             raise DataJointError(f"Schema is already activated as {self.database!r}.")
         _check_schema_name(schema_name)
@@ -47,7 +46,7 @@ class Schema:
         if create_tables is not None:
             self.create_tables = create_tables
         if self.create_tables is None:
-            self.create_tables = config["database.create_tables"]
+            self.create_tables = self.connection.config["database.create_tables"]
         if add_objects:
             self.add_objects = {**(self.add_objects or {}), **add_objects}
         backend = self.connection.backend
@@ -111,8 +110,8 @@ class Schema:
         return cls
 
     def _declare(self, cls, context, tier, master):
-        from .settings import config
         connection = self.connection
+        config = connection.config
         if connection.in_transaction:
             raise TransactionError(f"Cannot declare {cls.__name__} inside a transaction; declare tables first.")
         backend = connection.backend
@@ -240,7 +239,7 @@ class Schema:
         if outside:
             raise DataJointError(f"Cannot drop schema `{self.database}`: tables in other schemas depend on it "
                                  f"({', '.join(outside)}). Drop those first.")
-        if _safemode(prompt):
+        if _safemode(prompt, self.connection):
             print(f"About to drop schema `{self.database}` with {len(tables)} table(s):")
             for t in tables:
                 print(f"  {t} ({len(FreeTable(self.connection, self.database, t))} rows)")

@@ -613,4 +613,49 @@ def _check_prefixes(spec, fail):
                            "distinct and not nested.")
 
 
+def thread_safe_mode() -> bool:
+    """``DJ_THREAD_SAFE`` (read at every call): the global config and connection are off limits."""
+    return os.environ.get("DJ_THREAD_SAFE", "").strip().lower() in ("true", "1", "yes")
+
+
+def refuse_in_thread_safe_mode(what: str) -> None:
+    if thread_safe_mode():
+        from .errors import ThreadSafetyError
+        raise ThreadSafetyError(f"{what} uses the global configuration and connection, which DJ_THREAD_SAFE turns "
+                                "off. Use dj.Instance(host, user, password, ...) and its .Schema / .FreeTable / "
+                                ".config / .connection instead.")
+
+
+class GlobalConfig:
+    """``dj.config``: the process-wide `Config`, refused in thread-safe mode (an `Instance` has its own)."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def _config() -> Config:
+        refuse_in_thread_safe_mode("dj.config")
+        return config
+
+    def __getattr__(self, name):
+        return getattr(self._config(), name)
+
+    def __setattr__(self, name, value):
+        setattr(self._config(), name, value)
+
+    def __getitem__(self, key):
+        return self._config()[key]
+
+    def __setitem__(self, key, value):
+        self._config()[key] = value
+
+    def __delitem__(self, key):
+        del self._config()[key]
+
+    def __contains__(self, key):
+        return key in self._config()
+
+    def __repr__(self):
+        return repr(self._config())
+
+
 config = Config()

@@ -169,7 +169,7 @@ class Table(QueryExpression, metaclass=TableMeta):
             import pyarrow.csv as csv
             rows = csv.read_csv(str(rows))
         name, heading = self.full_table_name, self.heading
-        provenance = captures(heading)
+        provenance = captures(heading, self.connection)
         if not (replace or skip_duplicates or heading.has_codecs or provenance):
             plain = plain_rows(rows, heading, self.connection.backend)
             if plain is not None:

@@ -311,7 +311,8 @@ def _encode_context(attr, rows, heading, backend, where) -> ColumnContext:
     def keys():
         return _row_keys(rows, heading, backend, where)
     return ColumnContext(schema=schema, table=table_name, field=attr.name, keys=keys,
-                         log=session.get("log"), dry_run=session.get("dry_run", False))
+                         log=session.get("log"), dry_run=session.get("dry_run", False),
+                         config=table.connection.config if table is not None else None)
 
 
 def _row_keys(rows, heading, backend, where) -> list:
@@ -407,7 +408,7 @@ def decode_many(values, attr, connection=None) -> list:
     if dtype == "json":
         loads = _loads if chain[-1][0].name in _METADATA_CODECS else json.loads
         values = [loads(v) if isinstance(v, (str, bytes)) else v for v in values]
-    ctx = ColumnContext(field=attr.name)
+    ctx = ColumnContext(field=attr.name, config=connection.config if connection is not None else None)
     for depth, (codec, store) in reversed(list(enumerate(chain))):
         inner = ctx.with_store(store or None)
         inner.feeds_codec = depth > 0  # the values go to another codec, not to the user
