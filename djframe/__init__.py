@@ -8,6 +8,7 @@ from .codecs import Codec, NpyRef, ObjectRef, SchemaCodec, SparkAdapter, get_cod
 from .codecs.blob import MatCell, MatStruct
 from .connection import Connection, Instance, conn
 from .errors import DataJointError, ThreadSafetyError
+from .export import export, read_manifest, restore, verify_export, write_parquet
 from . import errors, gc
 from .query.conditions import AndList, Not
 from .query.expression import QueryExpression, Top, U
@@ -41,5 +42,5 @@ __all__ = [
     "FreeTable", "Imported", "Instance", "Ingest", "Job", "Lookup", "Manual", "MatCell", "MatStruct", "Not", "NpyRef", "ObjectRef",
     "Part", "SchemaCodec", "SparkAdapter", "StorageAdapter",
     "QueryExpression", "Schema", "Table", "ThreadSafetyError", "Top", "U", "ValidationResult", "VirtualModule",
-    "config", "conn", "errors", "gc", "get_codec", "get_storage_adapter", "list_codecs", "list_schemas", "logger", "virtual_schema",
+    "config", "conn", "errors", "export", "gc", "get_codec", "get_storage_adapter", "list_codecs", "list_schemas", "logger", "read_manifest", "restore", "verify_export", "virtual_schema", "write_parquet",
 ]

@@ -32,7 +32,7 @@ FORWARDED = (
     "keys", "fetch", "fetch1", "head", "tail", "descendants", "ancestors", "parts", "parents", "children",
     "insert", "insert1", "insert_dataframe", "update1", "validate", "drop", "drop_quick", "delete",
     "delete_quick", "iter_batches", "make_sql", "preview", "full_table_name", "table_name", "database",
-    "connection", "jobs", "export", "staged_insert1",
+    "connection", "jobs", "export", "staged_insert1", "to_parquet",
 )
 
 
@@ -186,6 +186,12 @@ class Table(QueryExpression, metaclass=TableMeta):
             if replace or skip_duplicates:
                 data = self._with_defaults(data, replace)
             self._ingest(data, replace=replace, skip_duplicates=skip_duplicates, chunk_size=chunk_size)
+
+    def export(self, destination, **kwargs) -> dict:
+        """Export this table's rows (with the ancestors they reference, their parts and their stored
+        objects) to a folder of Parquet files and a manifest; `djframe.export.restore` loads it back."""
+        from .export import export
+        return export(self, destination, **kwargs)
 
     @property
     def staged_insert1(self):

@@ -260,6 +260,12 @@ class FetchMethods:
                   for part in fetch_parts(self, heading.names, order_by, limit, offset)]
         return frames[0] if len(frames) == 1 else pl.concat(frames, rechunk=False)
 
+    def to_parquet(self, path, *, decode=False, compression="zstd", order_by="KEY", **writer_kwargs) -> str:
+        """Write the result to a Parquet file: the stored form, or with ``decode=True`` what
+        `to_polars` gives (uniform arrays as fixed-size list columns). See `djframe.export`."""
+        from ..export import write_parquet
+        return write_parquet(self, path, decode=decode, compression=compression, order_by=order_by, **writer_kwargs)
+
     def to_pandas(self, *, order_by=None, limit=None, offset=None, squeeze=False):
         return to_pandas(self._arrow(None, order_by, limit, offset), self.heading, self.connection)
 
