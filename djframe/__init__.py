@@ -9,7 +9,7 @@ from .codecs.blob import MatCell, MatStruct
 from .connection import Connection, Instance, conn
 from .errors import DataJointError, ThreadSafetyError
 from .export import export, read_manifest, restore, verify_export, write_parquet
-from . import errors, gc
+from . import cli, deploy, errors, gc
 from .query.conditions import AndList, Not
 from .query.expression import QueryExpression, Top, U
 from .jobs import Job
@@ -42,5 +42,5 @@ __all__ = [
     "FreeTable", "Imported", "Instance", "Ingest", "Job", "Lookup", "Manual", "MatCell", "MatStruct", "Not", "NpyRef", "ObjectRef",
     "Part", "SchemaCodec", "SparkAdapter", "StorageAdapter",
     "QueryExpression", "Schema", "Table", "ThreadSafetyError", "Top", "U", "ValidationResult", "VirtualModule",
-    "config", "conn", "errors", "export", "gc", "get_codec", "get_storage_adapter", "list_codecs", "list_schemas", "logger", "read_manifest", "restore", "verify_export", "virtual_schema", "write_parquet",
+    "cli", "config", "conn", "deploy", "errors", "export", "gc", "get_codec", "get_storage_adapter", "list_codecs", "list_schemas", "logger", "read_manifest", "restore", "verify_export", "virtual_schema", "write_parquet",
 ]

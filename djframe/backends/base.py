@@ -7,6 +7,7 @@ and Arrow tables. Dialect differences are small overrides of this base class.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import decimal
 import json
@@ -132,6 +133,21 @@ class Backend:
 
     def fetch_rows(self, sql: str, params=None) -> list[tuple]:  # pragma: no cover - abstract
         raise NotImplementedError("abstract")
+
+    @contextlib.contextmanager
+    def recording(self):
+        """The statements a change would execute, collected instead of executed (dry runs of deploy
+        steps); reads still run."""
+        statements: list[str] = []
+        self.execute = lambda sql, params=None: statements.append(sql) or 0
+        try:
+            yield statements
+        finally:
+            del self.execute
+
+    def replica_identity_sql(self, schema: str, table: str, mode: str) -> str:
+        raise DataJointError(f"REPLICA IDENTITY is a PostgreSQL table setting (for change data capture); the "
+                             f"{self.name} backend has none.")
 
     def begin(self):
         self.execute("BEGIN")

@@ -146,6 +146,9 @@ class PostgresBackend(Backend):
     def fetch_parts(self, sql: str):
         yield self._run(sql, None, lambda cur: _plain_table(cur.fetch_arrow_table()), bulk=True)
 
+    def replica_identity_sql(self, schema: str, table: str, mode: str) -> str:
+        return f"ALTER TABLE {self.full_name(schema, table)} REPLICA IDENTITY {mode.upper()}"
+
     def begin(self):
         super().begin()
         self._in_transaction = True
