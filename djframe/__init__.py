@@ -7,6 +7,7 @@ Polars/Arrow frames. With no configuration, data lives in a SQLite file.
 from .codecs import Codec, NpyRef, ObjectRef, SchemaCodec, SparkAdapter, get_codec, list_codecs
 from .codecs.blob import MatCell, MatStruct
 from .connection import Connection, Instance, conn
+from .diagram import Diagram
 from .errors import DataJointError, ThreadSafetyError
 from .export import export, read_manifest, restore, verify_export, write_parquet
 from . import cli, deploy, errors, gc
@@ -38,7 +39,7 @@ except Exception:  # running from a source tree
     __version__ = "0.1.0"
 
 __all__ = [
-    "AndList", "AutoPopulate", "Codec", "Compute", "Computed", "Connection", "DataJointError", "Entry",
+    "AndList", "AutoPopulate", "Codec", "Compute", "Computed", "Connection", "DataJointError", "Diagram", "Entry",
     "FreeTable", "Imported", "Instance", "Ingest", "Job", "Lookup", "Manual", "MatCell", "MatStruct", "Not", "NpyRef", "ObjectRef",
     "Part", "SchemaCodec", "SparkAdapter", "StorageAdapter",
     "QueryExpression", "Schema", "Table", "ThreadSafetyError", "Top", "U", "ValidationResult", "VirtualModule",
