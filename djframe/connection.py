@@ -46,6 +46,7 @@ class Connection:
         self.backend = backend
         self.settings = dict(settings or {})
         self._config = config
+        self.query_cache = None  # a QueryCache while set_query_cache(key) is on
         self.schemas: dict = {}
         self._in_transaction = False
         self._specs: dict = {}
@@ -60,7 +61,47 @@ class Connection:
         from .settings import config
         return config
 
+    # ----- query cache ----------------------------------------------------------------
+    def set_query_cache(self, query_cache: str | None = None) -> None:
+        """Answer queries from results saved under ``query_cache`` (a key) in ``config["query_cache"]``,
+        saving what is asked for the first time; None turns caching off. Writes are refused meanwhile."""
+        from .query.cache import open_cache
+        self.query_cache = open_cache(self, query_cache)
+
+    def purge_query_cache(self) -> None:
+        """Remove every saved query result from ``config["query_cache"]``."""
+        from .query.cache import purge
+        purge(self)
+
+    def refuse_while_caching(self, what: str) -> None:
+        if self.query_cache is not None:
+            raise DataJointError(f"Cannot {what} while query caching is on (key {self.query_cache.key!r}): only "
+                                 "queries are allowed, since saved results would hide the change. Call "
+                                 "conn.set_query_cache(None) first.")
+
+    def read_rows(self, sql: str) -> list:
+        """Small query results (counts, existence), from the query cache when it is on."""
+        if self.query_cache is None:
+            return self.backend.fetch_rows(sql)
+        return self.query_cache.rows(sql, lambda: self.backend.fetch_rows(sql))
+
     # ----- identity -------------------------------------------------------------------
+    def get_user(self) -> str:
+        """Who the server says this connection is (``user@host`` on MySQL)."""
+        return self.backend.current_user()
+
+    def register(self, schema) -> None:
+        """Record a Schema as using this connection (``conn.schemas``)."""
+        self.schemas[schema.database] = schema
+
+    def connect(self) -> None:
+        """Open the connection again (after close() or a lost server); an open transaction is lost."""
+        try:
+            self.backend.close()
+        except Exception:  # already closed or broken: replaced below
+            pass
+        self.backend = make_backend(self.settings)
+        self._in_transaction = False
     @property
     def backend_name(self) -> str:
         return self.backend.name

@@ -81,6 +81,7 @@ class AutoPopulate:
         so any number of workers can populate the table together; ``processes`` > 1 forks workers."""
         connection = self.connection
         config = connection.config
+        connection.refuse_while_caching(f"populate {self.full_table_name}")
         if connection.in_transaction:
             raise TransactionError("populate() cannot run inside a transaction.")
         jobs = self.jobs if reserve_jobs else None

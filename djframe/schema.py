@@ -111,6 +111,7 @@ class Schema:
 
     def _declare(self, cls, context, tier, master):
         connection = self.connection
+        connection.refuse_while_caching(f"declare {cls.__name__}")
         config = connection.config
         if connection.in_transaction:
             raise TransactionError(f"Cannot declare {cls.__name__} inside a transaction; declare tables first.")
@@ -222,9 +223,22 @@ class Schema:
 
     spawn_missing_classes = make_classes
 
+    @property
+    def jobs(self) -> list:
+        """The job queues (`dj.Job`) of this schema's Imported and Computed tables that have one."""
+        from .jobs import Job, jobs_table_name
+        present = set(self.connection.backend.list_tables(self.database))
+        with_queue = [t for t in self.list_tables()
+                      if tier_of(t) in ("imported", "computed") and jobs_table_name(t) in present]
+        if not with_queue:
+            return []
+        classes = {cls._table_name: cls for cls in self.make_classes(into={}).values()}
+        return [Job(classes[t]()) for t in with_queue]
+
     def drop(self, prompt=None, force=False):
         """Drop the whole schema and everything in it (listed, with row counts, before it asks)."""
         from .delete import _ask, _safemode
+        self.connection.refuse_while_caching(f"drop schema `{self.database}`")
         if not self.exists:
             logger.info("Schema `%s` does not exist; nothing to drop.", self.database)
             return

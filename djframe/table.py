@@ -158,6 +158,7 @@ class Table(QueryExpression, metaclass=TableMeta):
         All rows land or none does: one transaction (a savepoint inside the caller's),
         even when ``chunk_size`` splits the rows into several statements.
         """
+        self.connection.refuse_while_caching(f"insert into {self.full_table_name}")
         self._check_direct_insert(allow_direct_insert)
         if isinstance(rows, QueryExpression) or isinstance(rows, type) and issubclass(rows, QueryExpression):
             if chunk_size is not None:
@@ -316,6 +317,7 @@ class Table(QueryExpression, metaclass=TableMeta):
         None resets an attribute to its default (NULL if nullable); foreign keys are checked.
         """
         name = self.full_table_name
+        self.connection.refuse_while_caching(f"update {name}")
         if not isinstance(row, Mapping):
             raise InvalidValueError(f"update1 on {name} takes a dict, got {type(row).__name__} {row!r}. Pass a dict "
                                     "with the full primary key and the attributes to change.")
@@ -359,6 +361,7 @@ class Table(QueryExpression, metaclass=TableMeta):
     # ----- delete ----------------------------------------------------------------------------
     def delete_quick(self, get_count=False):
         """Delete the restricted rows with one statement: no cascade, no prompt."""
+        self.connection.refuse_while_caching(f"delete from {self.full_table_name}")
         backend = self.connection.backend
         name, where = Compiler(backend).where_sql(self._node)
         try:
@@ -373,6 +376,7 @@ class Table(QueryExpression, metaclass=TableMeta):
     def delete(self, transaction=True, prompt=None, part_integrity="enforce"):
         """Delete the restricted rows and everything that depends on them (one transaction)."""
         from .delete import cascade_delete
+        self.connection.refuse_while_caching(f"delete from {self.full_table_name}")
         return cascade_delete(self, transaction=transaction, prompt=prompt, part_integrity=part_integrity)
 
     # ----- drop and alter --------------------------------------------------------------------
@@ -403,6 +407,7 @@ class Table(QueryExpression, metaclass=TableMeta):
         alter_table(self, prompt=prompt, context=context)
 
     def _check_schema_change(self, verb):
+        self.connection.refuse_while_caching(f"{verb} {self.full_table_name}")
         """DDL is refused inside a transaction (MySQL would commit it) and on restricted tables."""
         if self.connection.in_transaction:
             raise TransactionError(f"Cannot {verb} {self.full_table_name} inside a transaction; commit or cancel "

@@ -59,6 +59,15 @@ def test_queue_is_declared_with_the_reference_layout(pipeline, schema):
     assert len(jobs) == 0 and Analysis.jobs.progress()["total"] == 0
 
 
+def test_schema_lists_the_queues_that_exist(pipeline, schema):
+    _, Analysis = pipeline
+    assert schema.jobs == []  # no queue declared yet: listing declares none
+    Analysis.jobs.refresh()
+    queues = schema.jobs
+    assert [q.table_name for q in queues] == ["~~analysis"] and isinstance(queues[0], dj.Job)
+    assert queues[0].progress()["pending"] == 6 and queues[0].refresh()["added"] == 0
+
+
 def test_refresh_then_populate_with_reservations(pipeline):
     _, Analysis = pipeline
     assert Analysis.jobs.refresh() == {"added": 6, "removed": 0, "orphaned": 0, "re_pended": 0}

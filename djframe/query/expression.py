@@ -228,11 +228,11 @@ class QueryExpression(FetchMethods):
     def __len__(self):
         """The number of rows (the reference counts DISTINCT keys, which skips a NULL key of dj.U('a') & q)."""
         sql = Compiler(self.connection.backend).count_sql(self._node)
-        return int(self.connection.backend.fetch_rows(sql)[0][0])
+        return int(self.connection.read_rows(sql)[0][0])
 
     def __bool__(self):
         sql = Compiler(self.connection.backend).exists_sql(self._node)
-        return bool(self.connection.backend.fetch_rows(sql))
+        return bool(self.connection.read_rows(sql))
 
     def __contains__(self, item):
         """``item in q`` is ``bool(q & item)``: item may be any restriction (a key dict, a query...)."""

@@ -51,6 +51,9 @@ def fetch_parts(expr, names, order_by=None, limit=None, offset=None):
     converted before the next arrives). A large plain query is fetched in parallel slices where the
     backend can."""
     heading, backend = expr.heading, expr.connection.backend
+    if expr.connection.query_cache is not None:
+        yield cached_table(expr, names, order_by, limit, offset)
+        return
     slices = None if order_by or limit is not None or offset else Compiler(backend).split_sql(expr._node, names)
     if slices:
         raw_parts = backend.fetch_split_parts(slices)
@@ -61,8 +64,23 @@ def fetch_parts(expr, names, order_by=None, limit=None, offset=None):
         yield normalize(raw, heading, names, backend, keep_null_columns=True)
 
 
+def cached_table(expr, names, order_by, limit, offset) -> pa.Table:
+    """The result from the connection's query cache, fetched and saved the first time it is asked."""
+    heading, backend, cache = expr.heading, expr.connection.backend, expr.connection.query_cache
+    sql = Compiler(backend).sql(expr._node, names, order_spec(order_by), limit, offset or 0)
+    table = cache.table(sql)
+    if table is None:
+        table = concat_parts([normalize(raw, heading, names, backend, keep_null_columns=True)
+                              for raw in backend.fetch_parts(sql)], heading)
+        cache.save_table(sql, table)
+    return table
+
+
 def stream_batches(expr, batch_rows=65536):
     """Yield typed Arrow record batches without materialising the whole result."""
+    if expr.connection.query_cache is not None:
+        yield from cached_table(expr, expr.heading.names, None, None, None).to_batches(batch_rows)
+        return
     heading, backend = expr.heading, expr.connection.backend
     names = heading.names
     sql = Compiler(backend).sql(expr._node, names)
@@ -158,6 +176,8 @@ def to_polars_streamed(expr, names, order_by=None, limit=None, offset=None):
     import polars as pl
 
     heading, connection = expr.heading, expr.connection
+    if connection.query_cache is not None:
+        return to_polars(fetch_table(expr, names, order_by, limit, offset), heading, connection)
     backend = connection.backend
     sql = Compiler(backend).sql(expr._node, names, order_spec(order_by), limit, offset or 0)
     codecs = [n for n in names if heading[n].type.kind == "codec"]
