@@ -84,7 +84,7 @@ def export(source, destination, *, restriction=None, ancestors=True, parts=True,
         "schemas": sorted({e["schema"] for e in entries}),
         "standalone": not missing, "external_parents": [f"{s}.{t}" for s, t in missing],
         "uuid_encoding": UUID_ENCODING, "objects_included": bool(objects),
-        "tables": entries, "objects": _copy_objects_out(refs, fs, root) if objects else [],
+        "tables": entries, "objects": _copy_objects_out(refs, fs, root, connection.config) if objects else [],
     }
     _put(fs, _join(root, MANIFEST), json.dumps(manifest, indent=1, default=str).encode())  # last: marks done
     logger.info("Exported %d table(s) to %s", len(entries), destination)
@@ -118,7 +118,7 @@ def restore(source, schema, *, objects_store=None, skip_duplicates=False, progre
     entries = _restore_order(manifest)
     for e in entries:
         _check_existing(connection, e, targets)
-    pending = _objects_to_copy(fs, root, manifest, stores)
+    pending = _objects_to_copy(fs, root, manifest, stores, connection.config)
     declared, written, loaded = [], [], {}
     try:
         for e in entries:
@@ -500,7 +500,7 @@ def _store_columns(heading) -> dict:
     return out
 
 
-def _copy_objects_out(refs: dict, fs, root) -> list:
+def _copy_objects_out(refs: dict, fs, root, config) -> list:
     """Copy every referenced object (a folder's files and sidecar manifest too) into ``objects/``."""
     from .storage import get_store
     records = []
@@ -508,7 +508,7 @@ def _copy_objects_out(refs: dict, fs, root) -> list:
     for (store, path), table in sorted(refs.items()):
         by_store.setdefault(store, []).append((path, table))
     for name, items in by_store.items():
-        store = get_store(name or None)
+        store = get_store(name or None, config=config)
         for path, table in items:
             files = store.list_files(path)
             sidecar = f"{path}.manifest.json"
@@ -526,12 +526,12 @@ def _copy_objects_out(refs: dict, fs, root) -> list:
     return records
 
 
-def _objects_to_copy(fs, root, manifest, stores) -> list:
+def _objects_to_copy(fs, root, manifest, stores, config) -> list:
     """(record, target store) pairs to write; an existing different object at a path is an error."""
     from .storage import get_store
     pending = []
     for record in manifest.get("objects", ()):
-        target = get_store(stores.get(record["store"], record["store"]))
+        target = get_store(stores.get(record["store"], record["store"]), config=config)
         if target.exists(record["path"]):
             if hashlib.sha256(bytes(target.get(record["path"]))).hexdigest() != record["sha256"]:
                 raise DataJointError(f"Store {target.name!r} already holds a different object at "

@@ -26,8 +26,8 @@ class GarbageCollector:
         if not schemas:
             raise DataJointError("GarbageCollector needs at least one schema.")
         self.schemas = schemas
-        self.config = config
-        self.store = get_store(store, config=config)
+        self.config = config if config is not None else schemas[0].connection.config
+        self.store = get_store(store, config=self.config)
         self._hash_prefix = str(self.store.spec.get("hash_prefix") or "").strip("/")
         self._schema_prefix = str(self.store.spec.get("schema_prefix") or "").strip("/")
 

@@ -79,7 +79,7 @@ class StagedInsert:
     def fs(self):
         """The default store's fsspec filesystem (for advanced use; prefer store() and open())."""
         from .storage import get_store
-        return get_store(None).fs
+        return get_store(None, config=self._table.connection.config).fs
 
     def _place(self, field: str, ext: str):
         """(store, path) of a staged field; the path is fixed on first use."""
@@ -109,7 +109,7 @@ class StagedInsert:
             raise DataJointError(f"staged_insert1 into {table.full_table_name}: {field!r} is "
                                  f"{_type_text(attr)}, not an <object@store> attribute; only those are written "
                                  "in place. Set other attributes in staged.rec.")
-        return get_store(attr.type.store or None)
+        return get_store(attr.type.store or None, config=self._table.connection.config)
 
     def _key(self, field: str) -> dict:
         """The primary key from ``rec``, converted as an insert converts it (so paths agree)."""

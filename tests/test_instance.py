@@ -37,7 +37,7 @@ def test_thread_safe_mode_refuses_the_global_config_and_connection(instance):
             use()
 
 
-def test_an_instance_runs_a_pipeline_on_its_own_settings(instance, schema_name, backend_name):
+def test_an_instance_runs_a_pipeline_on_its_own_settings(instance, schema_name, backend_name, tmp_path):
     schema = instance.Schema(schema_name)
 
     @schema
@@ -69,6 +69,10 @@ def test_an_instance_runs_a_pipeline_on_its_own_settings(instance, schema_name, 
     assert len(free) == 5 and free.connection is instance.connection
     (Scan & {"scan_id": 0}).delete()  # safemode=False from the instance: no prompt
     assert len(Scan()) == 4 and len(Mean()) == 4
+    found = dj.gc.GarbageCollector(schema).collect(dry_run=True)  # the instance's store, not dj.config's
+    assert found["hash_paths_orphaned"] == 1
+    manifest = dj.export(Scan, tmp_path / "export")
+    assert len(manifest["objects"]) == 4 and manifest["objects"][0]["store"] == "own"
     assert repr(instance).startswith("Instance(DataJoint connection (" + backend_name)
 
 
