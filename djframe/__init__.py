@@ -10,7 +10,7 @@ from .connection import Connection, Instance, conn
 from .diagram import Diagram
 from .errors import DataJointError, ThreadSafetyError
 from .export import export, read_manifest, restore, verify_export, write_parquet
-from . import cli, deploy, errors, gc
+from . import cli, deploy, errors, gc, migrate
 from .query.conditions import AndList, Not
 from .query.expression import QueryExpression, Top, U
 from .jobs import Job
@@ -43,5 +43,5 @@ __all__ = [
     "FreeTable", "Imported", "Instance", "Ingest", "Job", "Lookup", "Manual", "MatCell", "MatStruct", "Not", "NpyRef", "ObjectRef",
     "Part", "SchemaCodec", "SparkAdapter", "StorageAdapter",
     "QueryExpression", "Schema", "Table", "ThreadSafetyError", "Top", "U", "ValidationResult", "VirtualModule",
-    "cli", "config", "conn", "deploy", "errors", "export", "gc", "get_codec", "get_storage_adapter", "list_codecs", "list_schemas", "logger", "read_manifest", "restore", "verify_export", "virtual_schema", "write_parquet",
+    "cli", "config", "conn", "deploy", "errors", "export", "gc", "get_codec", "migrate", "get_storage_adapter", "list_codecs", "list_schemas", "logger", "read_manifest", "restore", "verify_export", "virtual_schema", "write_parquet",
 ]

@@ -243,7 +243,7 @@ def _parse_default(text: str, t: CoreType, where: str) -> dict:
 _JOB_METADATA = (
     Attribute("_job_start_time", parse_type("datetime(3)"), nullable=True, has_default=True,
               comment="when computation began", hidden=True),
-    Attribute("_job_duration", parse_type("float64"), nullable=True, has_default=True,
+    Attribute("_job_duration", parse_type("float32"), nullable=True, has_default=True,
               comment="computation duration in seconds", hidden=True),
     Attribute("_job_version", parse_type("varchar(64)"), has_default=True, default="",
               comment="code version", hidden=True),

@@ -172,23 +172,29 @@ class Schema:
     def rebuild_lineage(self):
         """Recompute ~lineage rows from the foreign keys in the catalog (upstream schemas first)."""
         backend = self.connection.backend
-        self.connection.forget()
-        for table in self.list_tables():
-            spec = self.connection.table_spec(self.database, table)
-            lineage = {}
-            fk_attrs = {}
-            for fk in spec.foreign_keys:
-                parent = backend.read_lineage(fk.parent_schema)
-                for child, parent_attr in fk.attr_map:
-                    fk_attrs[child] = parent.get((fk.parent_table, parent_attr),
-                                                 f"{fk.parent_schema}.{fk.parent_table}.{parent_attr}")
-            for a in spec.attributes:
-                if a.name in fk_attrs:
-                    lineage[a.name] = fk_attrs[a.name]
-                elif a.in_key:
-                    lineage[a.name] = f"{self.database}.{table}.{a.name}"
+        for table, lineage in self.computed_lineage().items():
             backend.write_lineage(self.database, table, lineage)
         self.connection.forget()
+
+    def computed_lineage(self) -> dict:
+        """{table: {attribute: origin}} as the catalog's foreign keys define it (what rebuild writes)."""
+        backend = self.connection.backend
+        self.connection.forget()
+        out = {}
+        for table in self.list_tables():
+            spec = self.connection.table_spec(self.database, table)
+            fk_attrs = {}
+            for fk in spec.foreign_keys:
+                if fk.parent_schema == self.database:  # computed above: tables come upstream first
+                    parent = out.get(fk.parent_table, {})
+                else:
+                    parent = {a: v for (t, a), v in backend.read_lineage(fk.parent_schema).items()
+                              if t == fk.parent_table}
+                for child, parent_attr in fk.attr_map:
+                    fk_attrs[child] = parent.get(parent_attr, f"{fk.parent_schema}.{fk.parent_table}.{parent_attr}")
+            out[table] = {a.name: fk_attrs.get(a.name, f"{self.database}.{table}.{a.name}")
+                          for a in spec.attributes if a.name in fk_attrs or a.in_key}
+        return out
 
     # ----- classes from the catalog ----------------------------------------------------------
     def make_classes(self, into=None):
