@@ -595,8 +595,8 @@ def test_job_metadata(tier, table):
     hidden = [a for a in spec.attributes if a.hidden]
     assert [a.name for a in hidden] == ["_job_start_time", "_job_duration", "_job_version"]
     start, duration, version = hidden
+    assert start.type == parse_type("datetime(3)") and start.nullable and start.default is None
     assert duration.type == parse_type("float32") and duration.nullable  # the reference writes float/real
-    assert duration.type == parse_type("float64") and duration.nullable
     assert version.type == parse_type("varchar(64)") and version.default == "" and not version.nullable
     assert spec.heading.names == ["subject_id", "session_idx", "result"]
     assert "_job" not in "".join(spec.lineage)
