@@ -16,15 +16,22 @@ from .errors import DataJointError, TransactionError
 _TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "START TRANSACTION", "PRAGMA")
 
 
+def planned_statements(backend, change) -> list[str]:
+    """The DDL ``change(backend)`` would run, without running it (transaction control left out)."""
+    with backend.recording() as statements:
+        change(backend)
+    return [s for s in statements if not s.upper().startswith(_TRANSACTION_CONTROL)]
+
+
 def set_replica_identity(target, mode: str = "full", dry_run: bool = True) -> dict:
     """``ALTER TABLE ... REPLICA IDENTITY FULL|DEFAULT`` on a schema's tables or one table (PostgreSQL)."""
     mode = str(mode).lower()
     if mode not in ("default", "full"):
         raise DataJointError(f"Replica identity mode {mode!r} is not supported; use 'full' or 'default'.")
-    connection, tables = _tables(target)
+    connection, tables = target_tables(target)
     ddl = [connection.backend.replica_identity_sql(schema, table, mode) for schema, table in tables]
     if not dry_run:
-        _refuse_in_transaction(connection)
+        refuse_in_transaction(connection)
         for statement in ddl:
             connection.backend.execute(statement)
     return {"tables_analyzed": len(tables), "tables_modified": 0 if dry_run else len(tables), "ddl": ddl}
@@ -32,12 +39,12 @@ def set_replica_identity(target, mode: str = "full", dry_run: bool = True) -> di
 
 def add_prov_column(target, dry_run: bool = True) -> dict:
     """Add the hidden ``_prov`` json column to the Manual tables of ``target`` that lack it."""
-    connection, tables = _tables(target)
+    connection, tables = target_tables(target)
     backend = connection.backend
     manual = [(s, t) for s, t in tables if connection.table_spec(s, t).tier == "manual"]
     report = {"tables_analyzed": len(manual), "tables_modified": 0, "columns_added": 0, "ddl": [], "details": []}
     if not dry_run:
-        _refuse_in_transaction(connection)
+        refuse_in_transaction(connection)
     for schema, table in manual:
         spec = connection.table_spec(schema, table)
         name = f"{schema}.{table}"
@@ -45,9 +52,7 @@ def add_prov_column(target, dry_run: bool = True) -> dict:
             report["details"].append({"table": name, "status": "already_present"})
             continue
         wanted = dataclasses.replace(spec, attributes=spec.attributes + (PROVENANCE,))
-        with backend.recording() as statements:
-            backend.alter_table(wanted, add=[PROVENANCE])
-        report["ddl"] += [s for s in statements if not s.upper().startswith(_TRANSACTION_CONTROL)]
+        report["ddl"] += planned_statements(backend, lambda b: b.alter_table(wanted, add=[PROVENANCE]))
         if not dry_run:
             backend.alter_table(wanted, add=[PROVENANCE])
             connection.forget(schema)
@@ -57,7 +62,7 @@ def add_prov_column(target, dry_run: bool = True) -> dict:
     return report
 
 
-def _tables(target) -> tuple:
+def target_tables(target) -> tuple:
     """(connection, [(schema, table)]) of a Schema's tables (hidden ones excluded) or of one table."""
     from .schema import Schema
     if isinstance(target, Schema):
@@ -68,6 +73,6 @@ def _tables(target) -> tuple:
     return table.connection, [(table.database, table.table_name)]
 
 
-def _refuse_in_transaction(connection) -> None:
+def refuse_in_transaction(connection) -> None:
     if connection.in_transaction:
         raise TransactionError("Deploy steps change table definitions; run them outside a transaction.")

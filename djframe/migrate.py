@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 
 from .declare import _JOB_METADATA
-from .deploy import _TRANSACTION_CONTROL, _refuse_in_transaction, _tables
+from .deploy import planned_statements, refuse_in_transaction, target_tables
 
 __all__ = ["add_job_metadata_columns", "rebuild_lineage"]
 
@@ -20,12 +20,12 @@ __all__ = ["add_job_metadata_columns", "rebuild_lineage"]
 def add_job_metadata_columns(target, dry_run: bool = True) -> dict:
     """Add the missing ``_job_start_time``, ``_job_duration``, ``_job_version`` columns to the
     Imported and Computed (master) tables of a schema, or to one table."""
-    connection, tables = _tables(target)
+    connection, tables = target_tables(target)
     backend = connection.backend
     auto = [(s, t) for s, t in tables if connection.table_spec(s, t).tier in ("imported", "computed")]
     report = {"tables_analyzed": len(auto), "tables_modified": 0, "columns_added": 0, "details": []}
     if not dry_run:
-        _refuse_in_transaction(connection)
+        refuse_in_transaction(connection)
     for schema, table in auto:
         spec = connection.table_spec(schema, table)
         have = {a.name for a in spec.attributes}
@@ -36,9 +36,7 @@ def add_job_metadata_columns(target, dry_run: bool = True) -> dict:
             entry["status"] = "already_migrated"
             continue
         wanted = dataclasses.replace(spec, attributes=spec.attributes + tuple(missing))
-        with backend.recording() as statements:
-            backend.alter_table(wanted, add=missing)
-        entry["sql_statements"] = [s for s in statements if not s.upper().startswith(_TRANSACTION_CONTROL)]
+        entry["sql_statements"] = planned_statements(backend, lambda b: b.alter_table(wanted, add=missing))
         if dry_run:
             entry["status"] = "pending"
             continue
@@ -56,6 +54,6 @@ def rebuild_lineage(schema, dry_run: bool = True) -> dict:
     report = {"tables_analyzed": len(lineage), "lineage_entries": sum(map(len, lineage.values()))}
     if dry_run:
         return {**report, "status": "dry_run"}
-    _refuse_in_transaction(schema.connection)
+    refuse_in_transaction(schema.connection)
     schema.rebuild_lineage()
     return {**report, "status": "rebuilt"}
