@@ -263,6 +263,7 @@ def conn(host=None, user=None, password=None, *, reset=False, backend=None, url=
                                    "database.url": url}.items() if v is not None}
     with config.override(**overrides):
         settings = config.connection_settings()
+    _check_server_named(host, settings)
     if _connection is not None:
         try:
             _connection.close()
@@ -272,6 +273,14 @@ def conn(host=None, user=None, password=None, *, reset=False, backend=None, url=
     where = settings.get("path") if settings["backend"] == "sqlite" else f"{settings.get('host')}:{settings.get('port')}"
     logger.info("djframe connected to %s at %s", settings["backend"], where)
     return _connection
+
+
+def _check_server_named(host, settings) -> None:
+    """A host given for the embedded database would be ignored: say which backend to use instead."""
+    if host is not None and settings["backend"] == "sqlite":
+        raise DataJointError(f"A host ({host!r}) was given, but the backend is sqlite, the embedded database, "
+                             "which has none. Pass backend='postgresql' or backend='mysql' (or set "
+                             "database.backend).")
 
 
 def set_connection(connection: Connection | None):
@@ -297,6 +306,7 @@ class Instance:
             if value is not None:
                 self.config[key] = value
         connection_settings = self.config.connection_settings()
+        _check_server_named(host, connection_settings)
         self.connection = Connection(make_backend(connection_settings), connection_settings, config=self.config)
 
     def __repr__(self):

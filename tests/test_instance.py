@@ -85,3 +85,9 @@ def test_instances_do_not_share_settings(backend_name, tmp_path):
     finally:
         one.close()
         two.close()
+
+
+def test_a_host_for_the_embedded_database_is_an_error(monkeypatch):
+    monkeypatch.delenv("DJ_BACKEND", raising=False)
+    with pytest.raises(dj.DataJointError, match="backend='postgresql'"):
+        dj.Instance("127.0.0.1", "root", "")  # would otherwise open a SQLite file and ignore the host

@@ -74,7 +74,7 @@ class HashCodec(Codec):
         for store_name, rows in by_store.items():
             store = get_store(store_name, config=ctx.config)
             metas = [values[i] for i in rows]
-            if store.protocol == "file" and getattr(ctx, "feeds_codec", False) and \
+            if store.protocol == "file" and ctx.feeds_codec and \
                     all(isinstance(m.get("size"), int) for m in metas):
                 blobs = _read_column(store, metas)
             elif store.protocol == "file":  # read and check each object while it is in the CPU cache
