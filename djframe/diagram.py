@@ -137,6 +137,16 @@ class Diagram:
                            attr_map=dict(fk.attr_map), aliased=fk.aliased, multi=not self._one_to_one(child, fk))
         return graph
 
+    # the read-only graph queries of networkx, as on the reference's Diagram (a networkx DiGraph)
+    _GRAPH_QUERIES = frozenset({"nodes", "edges", "predecessors", "successors", "in_degree", "out_degree", "degree",
+                                "has_node", "has_edge", "number_of_nodes", "number_of_edges", "in_edges",
+                                "out_edges", "neighbors", "adj", "pred", "succ", "get_edge_data"})
+
+    def __getattr__(self, name):
+        if name in Diagram._GRAPH_QUERIES:
+            return getattr(self.graph, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     def __len__(self):
         return len(self._ordered())
 

@@ -118,6 +118,10 @@ def test_nodes_tiers_and_edges(pipeline):
     assert tiers == {"Species": "lookup", "Subject": "manual", "Pair": "manual", "Session": "manual",
                      "Recording": "imported", "Analysis": "computed", "Analysis.Detail": "part"}
     assert g.number_of_edges() == 8
+    assert d.number_of_edges() == 8 and set(d.nodes()) == set(g.nodes()) and d.has_node(p.Session.full_table_name)
+    assert set(d.successors(p.Subject.full_table_name)) == {p.Pair.full_table_name, p.Session.full_table_name}
+    with pytest.raises(AttributeError):
+        d.add_node("x")  # networkx's read-only queries only: a diagram is changed with its operators
     pair_edges = sorted((data["primary"], data["aliased"], tuple(sorted(data["attr_map"].items())))
                         for _, _, data in g.edges(p.Subject.full_table_name, data=True)
                         if _ == p.Pair.full_table_name)
