@@ -20,10 +20,14 @@ from .declare import PROVENANCE
 COLUMN = PROVENANCE.name
 
 
+def has_provenance(heading) -> bool:
+    """Whether the heading has the hidden ``_prov`` column (its table was declared capturing)."""
+    return any(a.name == COLUMN and a.hidden for a in heading.all_attributes)
+
+
 def captures(heading, connection) -> bool:
     """Whether inserts into a table with this heading record provenance now."""
-    attr = next((a for a in heading.all_attributes if a.name == COLUMN), None)
-    return bool(connection.config["provenance.capture"]) and attr is not None and attr.hidden
+    return bool(connection.config["provenance.capture"]) and has_provenance(heading)
 
 
 def agent(connection) -> dict:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import pyarrow as pa
 
 from .declare import to_camel_case
-from .provenance import captures, with_provenance
+from .provenance import COLUMN as PROVENANCE_COLUMN, captures, has_provenance as _has_provenance, with_provenance
 from .errors import (DataJointError, DuplicateError, IntegrityError, InvalidValueError, MissingAttributeError,
                      MissingTableError, TransactionError, UnknownAttributeError)
 from .query import nodes as n
@@ -272,6 +272,8 @@ class Table(QueryExpression, metaclass=TableMeta):
             raise MissingAttributeError(f"Cannot insert into {self.full_table_name} from the query: required "
                                         f"attribute(s) {missing} are not in the query. Add them with .proj().")
         backend = self.connection.backend
+        if _has_provenance(self.heading) and _has_provenance(query.heading):  # rows keep where they came from
+            names = names + [PROVENANCE_COLUMN]
         select = Compiler(backend).sql(query._node, names)
         try:
             with self.connection.atomic():

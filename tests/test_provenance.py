@@ -108,3 +108,22 @@ def test_reference_and_djframe_fill_each_others_provenance_columns(schema, conn,
     finally:
         ref.config["provenance.capture"] = saved
         other.close()
+
+
+def test_insert_from_a_query_keeps_the_rows_provenance(schema, conn):
+    with dj.config.override(**{"provenance.capture": True, "provenance.source": {"rig": "B"}}):
+        @schema
+        class Mouse(dj.Manual):
+            definition = """
+            mid : int32
+            """
+
+        @schema
+        class Archive(dj.Manual):
+            definition = """
+            mid : int32
+            """
+        Mouse.insert1({"mid": 1})
+    Archive.insert(Mouse)  # capture off now: the copy keeps the original record
+    assert stored_prov(Archive)[1] == stored_prov(Mouse)[1] and stored_prov(Archive)[1]["source"] == {"rig": "B"}
+    Archive.insert(Mouse.proj(mid="mid") & "mid > 5")  # a derived query without _prov still inserts
