@@ -50,8 +50,9 @@ _SHAPES = {"manual": "box", "lookup": "box", "imported": "ellipse", "computed": 
            "other": "note", "collapsed": "box3d"}
 _MERMAID_SHAPES = {"imported": '(["{}"])', "computed": '(["{}"])', "collapsed": '[["{}"]]'}
 
-_NO_GRAPHVIZ = ("Rendering a diagram as {what} needs Graphviz: the `dot` program was not found on PATH. Install "
-                "Graphviz (e.g. `apt install graphviz`, `brew install graphviz` or `conda install graphviz`), or use "
+_NO_GRAPHVIZ = ("Rendering a diagram as {what} needs Graphviz: neither `dot` nor `graphviz-pure` was found on PATH. "
+                "Install Graphviz (e.g. `apt install graphviz`, `brew install graphviz` or `conda install graphviz`) or "
+                "`pip install djframe[diagram]` (graphviz-pure, a self-contained dot), or use "
                 "make_dot() / make_mermaid() / save('diagram.mmd') / save('diagram.dot'), which work without it.")
 
 
@@ -409,11 +410,14 @@ class Diagram:
                "nodesep=0.3, ranksep=0.4];",
                "  node [fontname=Helvetica, fontsize=11, style=\"rounded,filled\", penwidth=1];",
                f"  edge [arrowhead=none, color={_q(palette['edge'])}];"]
+        schema_of = {node[0]: node[3] for node in nodes}
         for i, schema in enumerate(dict.fromkeys(node[3] for node in nodes)):
             out.append(f"  subgraph {_q(f'cluster_{i}')} {{")
             out.append(f"    label={_q(schema)}; labeljust=r; labelloc=t; style=\"rounded,dashed\"; "
                        f"color={_q(palette['cluster'])}; fontcolor={_q(palette['cluster'])}; fontsize=10;")
             out += ["    " + _dot_node(node, palette) for node in nodes if node[3] == schema]
+            out += ["    " + _dot_alias(k, props, palette) for k, (_, dst, props) in enumerate(edges)
+                    if props["aliased"] and schema_of[dst] == schema]  # beside the child: a short detour
             out.append("  }")
         for i, (src, dst, props) in enumerate(edges):
             out += _dot_edge(i, src, dst, props, palette)
@@ -671,19 +675,23 @@ def _dot_node(node, palette) -> str:
             f"fontcolor={_q(font)}, tooltip={_q(tooltip or label)}{style}{size}];")
 
 
+def _dot_alias(i, props, palette) -> str:
+    """The small node a renamed foreign key passes through; its tooltip names the renamed attributes."""
+    fill = palette["alias"][0]
+    renames = ", ".join(f"{ch} ← {pa}" for ch, pa in props["attr_map"] if ch != pa)
+    return (f"{_q(f'alias {i}')} [label=\"\", shape=circle, width=0.08, height=0.08, fixedsize=true, style=filled, "
+            f"fillcolor={_q(fill)}, color={_q(fill)}, tooltip={_q(renames)}];")
+
+
 def _dot_edge(i, src, dst, props, palette) -> list[str]:
-    """One foreign key; a renamed one passes through a small alias node naming the renamed attributes."""
+    """One foreign key; a renamed one goes through its alias node (declared in the child's cluster)."""
     style = "solid" if props["primary"] else "dashed"
     width = "0.75" if props["multi"] else "2"
     attrs = f"style={style}, penwidth={width}"
     if not props["aliased"]:
         return [f"  {_q(src)} -> {_q(dst)} [{attrs}];"]
     alias = f"alias {i}"
-    fill = palette["alias"][0]
-    renames = ", ".join(f"{ch} ← {pa}" for ch, pa in props["attr_map"] if ch != pa)
-    return [f"  {_q(alias)} [label=\"\", shape=circle, width=0.08, height=0.08, fixedsize=true, style=filled, "
-            f"fillcolor={_q(fill)}, color={_q(fill)}, tooltip={_q(renames)}];",
-            f"  {_q(src)} -> {_q(alias)} [{attrs}, color={_q(palette['renamed'])}];",
+    return [f"  {_q(src)} -> {_q(alias)} [{attrs}, color={_q(palette['renamed'])}];",
             f"  {_q(alias)} -> {_q(dst)} [{attrs}, color={_q(palette['renamed'])}];"]
 
 
@@ -708,13 +716,20 @@ def _mermaid_ids(nodes) -> dict:
 
 # ----- helpers: Graphviz -----------------------------------------------------------------------
 
+_RENDERERS = ("dot", "graphviz-pure")  # Graphviz itself first; graphviz-pure takes the same flags
+
+
+def _renderer() -> str | None:
+    return next((path for path in map(shutil.which, _RENDERERS) if path), None)
+
+
 def graphviz_available() -> bool:
-    return shutil.which("dot") is not None
+    return _renderer() is not None
 
 
 def _run_dot(dot_text: str, fmt: str, what: str) -> bytes:
-    """Render DOT text with the Graphviz `dot` program."""
-    program = shutil.which("dot")
+    """Render DOT text with Graphviz's `dot` program (or graphviz-pure, its self-contained port)."""
+    program = _renderer()
     if program is None:
         raise DataJointError(_NO_GRAPHVIZ.format(what=what))
     result = subprocess.run([program, f"-T{fmt}"], input=dot_text.encode("utf-8"), capture_output=True,

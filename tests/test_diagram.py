@@ -496,3 +496,15 @@ def test_cascade_reaches_other_schemas(filled, conn, schema_name):
         assert both.make_mermaid().count("subgraph sg_") == 2
     finally:
         other.drop(prompt=False)
+
+
+def test_real_svg_and_png(pipeline, tmp_path):
+    """Rendered for real, by Graphviz or by graphviz-pure (which the test extras install)."""
+    d = Diagram(pipeline.schema)
+    svg = d.svg_string()
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg and ">Analysis.Detail<" in svg and ">Species<" in svg
+    assert d._repr_mimebundle_()["image/svg+xml"] == svg
+    png = d.make_png().getvalue()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    d.save(str(tmp_path / "pipeline.svg"))
+    assert (tmp_path / "pipeline.svg").read_text(encoding="utf-8") == svg
