@@ -403,10 +403,11 @@ class Diagram:
     # ----- text output -----------------------------------------------------------------------
     def make_dot(self, theme=None) -> str:
         """Graphviz DOT source text of the diagram (no Graphviz needed)."""
-        palette = _PALETTES[_theme(theme)]
+        config = self._connection.config
+        palette = _PALETTES[_theme(theme or config["display.diagram_theme"])]
         nodes, edges = self._model()
         out = ["digraph djframe {",
-               f"  graph [rankdir={_direction()}, bgcolor={_q(palette['background'])}, fontname=Helvetica, "
+               f"  graph [rankdir={config['display.diagram_direction']}, bgcolor={_q(palette['background'])}, fontname=Helvetica, "
                "nodesep=0.3, ranksep=0.4];",
                "  node [fontname=Helvetica, fontsize=11, style=\"rounded,filled\", penwidth=1];",
                f"  edge [arrowhead=none, color={_q(palette['edge'])}];"]
@@ -429,7 +430,7 @@ class Diagram:
         palette = _PALETTES["light"]
         nodes, edges = self._model()
         ids = _mermaid_ids(nodes)
-        direction = "LR" if _direction() == "LR" else "TB"
+        direction = "LR" if self._connection.config["display.diagram_direction"] == "LR" else "TB"
         out = [f"flowchart {direction}"]
         for kind in ("manual", "lookup", "imported", "computed", "part", "other", "collapsed"):
             fill, stroke, font = palette[kind]
@@ -645,16 +646,9 @@ def _references_child(parent, fk) -> c.Condition:
 # ----- helpers: text output ------------------------------------------------------------------
 
 def _theme(theme) -> str:
-    from .settings import config
-    theme = theme or config["display.diagram_theme"]
     if theme not in ("auto", "light", "dark"):
         raise DataJointError(f"Unknown diagram theme {theme!r}; use 'light', 'dark' or 'auto'.")
     return "light" if theme == "auto" else theme
-
-
-def _direction() -> str:
-    from .settings import config
-    return config["display.diagram_direction"]
 
 
 def _q(text) -> str:
