@@ -9,7 +9,7 @@ from .codecs.blob import MatCell, MatStruct
 from .connection import Connection, Instance, conn
 from .diagram import Diagram
 from .errors import DataJointError, ThreadSafetyError
-from .export import export, read_manifest, restore, verify_export, write_parquet
+from .parquet import export, read_manifest, restore, verify_export, write_parquet
 from . import cli, deploy, errors, gc, migrate
 from .query.conditions import AndList, Not
 from .query.expression import QueryExpression, Top, U

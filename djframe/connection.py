@@ -151,6 +151,21 @@ class Connection:
         self.backend.begin()
         self._in_transaction = True
 
+    @contextmanager
+    def snapshot(self):
+        """Several reads that must see one state of the database (an export): a transaction at
+        snapshot isolation, rolled back after (it writes nothing); inside an open transaction, that one."""
+        if self._in_transaction:
+            yield self
+            return
+        self.backend.begin_snapshot()
+        self._in_transaction = True
+        try:
+            yield self
+        finally:
+            self._in_transaction = False
+            self.backend.rollback()
+
     def commit_transaction(self):
         self._require_transaction("commit")
         self._in_transaction = False

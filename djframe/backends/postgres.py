@@ -153,6 +153,10 @@ class PostgresBackend(Backend):
         super().begin()
         self._in_transaction = True
 
+    def begin_snapshot(self):
+        self.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")  # READ COMMITTED re-reads per statement
+        self._in_transaction = True
+
     def commit(self):
         self._in_transaction = False
         super().commit()

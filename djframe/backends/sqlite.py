@@ -166,6 +166,9 @@ class SQLiteBackend(Backend):
         (populate workers) wait for each other instead of failing to upgrade a read lock."""
         self.execute("BEGIN IMMEDIATE")
 
+    def begin_snapshot(self):
+        self.execute("BEGIN")  # deferred: in WAL mode its first read fixes the snapshot, and writers go on
+
     def close(self):
         self.conn.close()
 

@@ -63,18 +63,19 @@ def export(source, destination, *, restriction=None, ancestors=True, parts=True,
     """
     requested = _requested(source, restriction)
     connection = requested[0][1].connection
-    selection = _select(connection, requested, ancestors=ancestors, parts=parts)
     fs, root = _filesystem(destination)
     _prepare_destination(fs, root, overwrite)
     main_schema = requested[0][0][0]
-    order = connection.dependencies.topological(list(selection))
     entries, refs = [], {}
-    for node in _progress(order, "export", progress):
-        entry, found = _export_table(connection, node, selection[node], fs, root, main_schema, compression,
-                                     collect_objects=objects)
-        entries.append(entry)
-        for key, where in found.items():
-            refs.setdefault(key, where)
+    with connection.snapshot():  # every table as of one moment, so the rows exported fit together
+        selection = _select(connection, requested, ancestors=ancestors, parts=parts)
+        order = connection.dependencies.topological(list(selection))
+        for node in _progress(order, "export", progress):
+            entry, found = _export_table(connection, node, selection[node], fs, root, main_schema, compression,
+                                         collect_objects=objects)
+            entries.append(entry)
+            for key, where in found.items():
+                refs.setdefault(key, where)
     exported = {(e["schema"], e["table"]) for e in entries}
     missing = sorted({tuple(fk["parent"]) for e in entries for fk in e["foreign_keys"]} - exported)
     manifest = {
