@@ -18,8 +18,7 @@ the same data gives the same files.
 
 Restoring declares the tables from the manifest's definitions (topological
 order), copies the objects back, and loads all rows in one transaction. Object
-paths are kept as they are: the JSON records keep working, but paths contain
-the *source* schema name (see `restore`). The manifest is never evaluated as
+paths move into the target schema's sections (see `export_objects`). The manifest is never evaluated as
 Python: foreign-key references are looked up in its ``references`` map.
 """
 
@@ -36,6 +35,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import DataJointError, TransactionError
+from .export_objects import (Relocation, copy_objects_in, copy_objects_out, join, make_parent, object_file,
+                             objects_to_copy, put, relocated_json, store_columns, store_map)
 
 logger = logging.getLogger("djframe")
 
@@ -85,9 +86,9 @@ def export(source, destination, *, restriction=None, ancestors=True, parts=True,
         "schemas": sorted({e["schema"] for e in entries}),
         "standalone": not missing, "external_parents": [f"{s}.{t}" for s, t in missing],
         "uuid_encoding": UUID_ENCODING, "objects_included": bool(objects),
-        "tables": entries, "objects": _copy_objects_out(refs, fs, root, connection.config) if objects else [],
+        "tables": entries, "objects": copy_objects_out(refs, fs, root, connection.config) if objects else [],
     }
-    _put(fs, _join(root, MANIFEST), json.dumps(manifest, indent=1, default=str).encode())  # last: marks done
+    put(fs, join(root, MANIFEST), json.dumps(manifest, indent=1, default=str).encode())  # last: marks done
     logger.info("Exported %d table(s) to %s", len(entries), destination)
     return manifest
 
@@ -103,9 +104,10 @@ def restore(source, schema, *, objects_store=None, skip_duplicates=False, progre
     If anything fails, the rows are rolled back, and the tables and objects this restore
     created are removed again.
 
-    Object paths are kept verbatim, so schema-addressed and hash paths still contain the
-    source schema's name. Restoring into the store the source uses therefore shares its
-    objects: run the garbage collector on both schemas together, never on one alone.
+    Objects land in the target schema's own sections of the store (``_hash/<schema>/...``,
+    ``_schema/<schema>/...``) and the rows' JSON is rewritten to match, so the restored schema
+    owns its objects, even in the store the source uses: the garbage collector of either schema
+    leaves the other's alone.
     """
     fs, root = _filesystem(source)
     manifest = read_manifest(source)
@@ -114,22 +116,23 @@ def restore(source, schema, *, objects_store=None, skip_duplicates=False, progre
     if connection.in_transaction:
         raise TransactionError("Cannot restore inside a transaction: restore declares tables, which would commit "
                                "it. Commit or cancel the transaction first; restore runs its own.")
-    stores = _store_map(manifest, objects_store)
+    relocate = Relocation(store_map(manifest, objects_store),
+                           {name: target.database for name, target in targets.items()}, connection.config)
     verify_export(source, manifest=manifest)  # before anything changes
     entries = _restore_order(manifest)
     for e in entries:
         _check_existing(connection, e, targets)
-    pending = _objects_to_copy(fs, root, manifest, stores, connection.config)
+    pending = objects_to_copy(fs, root, manifest, relocate)
     declared, written, loaded = [], [], {}
     try:
         for e in entries:
             if _declare(connection, e, targets):
                 declared.append(e)
-        _copy_objects_in(fs, root, pending, written)
+        copy_objects_in(fs, root, pending, written)
         with connection.transaction:
             for e in _progress(entries, "restore", progress):
                 table = _target_table(connection, e, targets)
-                loaded[table.full_table_name] = _load(fs, root, e, table, stores, skip_duplicates)
+                loaded[table.full_table_name] = _load(fs, root, e, table, relocate, skip_duplicates)
     except BaseException as error:
         _undo(connection, declared, written, targets)
         if isinstance(error, DataJointError):
@@ -164,12 +167,12 @@ def read_manifest(source) -> dict:
     """The manifest of an export folder, checked for format and version."""
     fs, root = _filesystem(source)
     try:
-        manifest = json.loads(fs.cat_file(_join(root, MANIFEST)))
+        manifest = json.loads(fs.cat_file(join(root, MANIFEST)))
     except FileNotFoundError:
         raise DataJointError(f"{source} has no {MANIFEST}: it is not a djframe export, or the export did not "
                              "finish. Export again.") from None
     except ValueError as e:
-        raise DataJointError(f"{_join(root, MANIFEST)} is not valid JSON ({e}); the export is damaged.") from None
+        raise DataJointError(f"{join(root, MANIFEST)} is not valid JSON ({e}); the export is damaged.") from None
     if manifest.get("format") != FORMAT:
         raise DataJointError(f"{source} is not a djframe export (format {manifest.get('format')!r}).")
     if int(manifest.get("format_version", 0)) > FORMAT_VERSION:
@@ -183,9 +186,9 @@ def verify_export(source, *, manifest=None) -> None:
     fs, root = _filesystem(source)
     manifest = manifest or read_manifest(source)
     files = [(e["file"], e["sha256"], e["bytes"]) for e in manifest["tables"]]
-    files += [(_object_file(o), o["sha256"], o["size"]) for o in manifest.get("objects", ())]
+    files += [(object_file(o), o["sha256"], o["size"]) for o in manifest.get("objects", ())]
     for rel, digest, size in files:
-        full = _join(root, rel)
+        full = join(root, rel)
         try:
             found, length = _digest(fs, full)
         except FileNotFoundError:
@@ -323,7 +326,7 @@ def _materialize(connection, node, rows: _Rows, columns: list) -> pa.Table:
     if rows.keys and key:
         wanted = _unique(pa.concat_tables([k.select(key) for k in rows.keys]))
         if parts:
-            wanted = _anti_join(wanted, parts[0].select(key), key)
+            wanted = _antijoin(wanted, parts[0].select(key), key)
         rows.extra = _sorted(wanted, key)
         parts += [_fetch(chunk, names) for chunk in _by_keys(table, rows.extra)]
     elif rows.keys:  # a singleton table: its one row
@@ -355,7 +358,7 @@ def _unique(table: pa.Table) -> pa.Table:
     return pl.from_arrow(table).unique(maintain_order=True).to_arrow().cast(table.schema)
 
 
-def _anti_join(left: pa.Table, right: pa.Table, key) -> pa.Table:
+def _antijoin(left: pa.Table, right: pa.Table, key) -> pa.Table:
     import polars as pl
     return pl.from_arrow(left).join(pl.from_arrow(right), on=key, how="anti").to_arrow().cast(left.schema)
 
@@ -394,11 +397,11 @@ def _export_table(connection, node, rows: _Rows, fs, root, main_schema, compress
     references = {_class_ref(fk, spec, {}): [fk.parent_schema, fk.parent_table] for fk in spec.foreign_keys}
     metadata = {"datajoint.table": _name(node), "datajoint.tier": spec.tier, "datajoint.definition": definition,
                 "datajoint.format": f"{FORMAT}/{FORMAT_VERSION}"}
-    store_columns = _store_columns(spec.heading) if collect_objects else {}
+    object_columns = store_columns(spec.heading) if collect_objects else {}
     found: dict = {}
 
     def on_batch(batch):
-        for name, codec in store_columns.items():
+        for name, codec in object_columns.items():
             for value in batch.column(name).to_pylist():
                 if value is not None:
                     for path, store in codec.referenced_paths(value):
@@ -411,8 +414,8 @@ def _export_table(connection, node, rows: _Rows, fs, root, main_schema, compress
         sources = [_combined(connection, node, rows.exprs)] if rows.exprs else []
         sources += list(_by_keys(table, rows.extra)) if rows.extra is not None else []
         sources = sources or [table.restrict(False)]
-    count = _write_rows(sources, fs, _join(root, rel), compression, "KEY", metadata, on_batch=on_batch)
-    digest, size = _digest(fs, _join(root, rel))
+    count = _write_rows(sources, fs, join(root, rel), compression, "KEY", metadata, on_batch=on_batch)
+    digest, size = _digest(fs, join(root, rel))
     entry = {
         "schema": node[0], "table": node[1], "full_name": connection.backend.full_name(*node),
         "class_name": _class_name(node[1]), "tier": spec.tier, "comment": spec.comment,
@@ -440,7 +443,7 @@ def _write_rows(exprs: list, fs, full, compression, order_by, metadata, on_batch
     order = order_spec(order_by) if order_by and (order_by != "KEY" or heading.primary_key) else ()
     sqls = [Compiler(backend).sql(expr._node, names, order) for expr in exprs]
     schema, writer, count = None, None, 0
-    _make_parent(fs, full)
+    make_parent(fs, full)
     with fs.open(full, "wb") as out:
         try:
             for raw in (batch for sql in sqls for batch in backend.fetch_batches(sql, BATCH_ROWS)):
@@ -483,86 +486,9 @@ def _write_decoded(expr, fs, full, compression, order_by, writer_args):
                              "or project the column(s) away.")
     table = frame.to_arrow()
     schema = _annotated_schema(table.schema, expr.heading, {"datajoint.format": f"{FORMAT}/{FORMAT_VERSION}"})
-    _make_parent(fs, full)
+    make_parent(fs, full)
     with fs.open(full, "wb") as out:
         pq.write_table(table.cast(schema), out, compression=compression, **writer_args)
-
-
-# ===== objects ==================================================================================
-def _store_columns(heading) -> dict:
-    """{column: codec} for columns whose stored JSON points into a store."""
-    from .codecs import resolve_chain
-    out = {}
-    for attr in heading.attributes.values():
-        if attr.type.kind == "codec" and attr.type.store is not None:
-            chain, dtype = resolve_chain(attr.type.codec, attr.type.store)
-            if dtype == "json":
-                out[attr.name] = chain[-1][0]
-    return out
-
-
-def _copy_objects_out(refs: dict, fs, root, config) -> list:
-    """Copy every referenced object (a folder's files and sidecar manifest too) into ``objects/``."""
-    from .storage import get_store
-    records = []
-    by_store: dict = {}
-    for (store, path), table in sorted(refs.items()):
-        by_store.setdefault(store, []).append((path, table))
-    for name, items in by_store.items():
-        store = get_store(name or None, config=config)
-        for path, table in items:
-            files = store.list_files(path)
-            sidecar = f"{path}.manifest.json"
-            if store.exists(sidecar):
-                files[sidecar] = store.size(sidecar)
-            if not files:
-                raise DataJointError(f"Object {path!r} in store {store.name!r}, referenced by {table}, is missing "
-                                     f"({store.url(path)}). Fix the store, or export with objects=False.")
-            for rel in sorted(files):
-                data = bytes(store.get(rel))
-                record = {"store": store.name, "path": rel, "size": len(data),
-                          "sha256": hashlib.sha256(data).hexdigest()}
-                _put(fs, _join(root, _object_file(record)), data)
-                records.append(record)
-    return records
-
-
-def _objects_to_copy(fs, root, manifest, stores, config) -> list:
-    """(record, target store) pairs to write; an existing different object at a path is an error."""
-    from .storage import get_store
-    pending = []
-    for record in manifest.get("objects", ()):
-        target = get_store(stores.get(record["store"], record["store"]), config=config)
-        if target.exists(record["path"]):
-            if hashlib.sha256(bytes(target.get(record["path"]))).hexdigest() != record["sha256"]:
-                raise DataJointError(f"Store {target.name!r} already holds a different object at "
-                                     f"{record['path']!r}; nothing was restored. Restore into another store "
-                                     "(objects_store=...) or remove the object.")
-            continue
-        pending.append((record, target))
-    return pending
-
-
-def _copy_objects_in(fs, root, pending, written):
-    for record, target in pending:
-        written.append((target, record["path"]))
-        target.put(record["path"], fs.cat_file(_join(root, _object_file(record))), atomic=True)
-
-
-def _object_file(record) -> str:
-    return f"objects/{record['store']}/{record['path']}"
-
-
-def _store_map(manifest, objects_store) -> dict:
-    names = {o["store"] for o in manifest.get("objects", ())}
-    if objects_store is None:
-        return {}
-    if isinstance(objects_store, str):
-        return {n: objects_store for n in names}
-    if isinstance(objects_store, dict):
-        return dict(objects_store)
-    raise DataJointError(f"objects_store must be a store name or a dict {{recorded name: store name}}, got "
-                         f"{type(objects_store).__name__}.")
 
 
 # ===== restore ==================================================================================
@@ -660,13 +586,13 @@ def _resolver(connection, entry, targets):
     return resolve
 
 
-def _load(fs, root, entry, table, stores, skip_duplicates) -> int:
+def _load(fs, root, entry, table, relocate, skip_duplicates) -> int:
     """Insert the file's rows as stored (codec and JSON values are not encoded again)."""
     from .validate import conform
     heading, backend = table.heading, table.connection.backend
     raw_kinds = ("json", "codec")
     count = 0
-    with fs.open(_join(root, entry["file"]), "rb") as f:
+    with fs.open(join(root, entry["file"]), "rb") as f:
         for batch in pq.ParquetFile(f).iter_batches(batch_size=BATCH_ROWS):
             data = pa.Table.from_batches([batch])
             plain = [n for n in data.column_names if heading[n].type.kind not in raw_kinds]
@@ -676,26 +602,14 @@ def _load(fs, root, entry, table, stores, skip_duplicates) -> int:
                 attr = heading[name]
                 if attr.type.kind in raw_kinds:
                     column = data.column(name).combine_chunks().cast(attr.arrow_type)
-                    if stores and attr.type.kind == "codec" and attr.type.store is not None:
-                        column = _renamed_stores(column, stores)
+                    if attr.type.kind == "codec" and attr.type.store is not None:
+                        column = relocated_json(column, relocate)
                 else:
                     column = converted.column(name)
                 columns.append(column)
             table._ingest(pa.Table.from_arrays(columns, names=data.column_names), skip_duplicates=skip_duplicates)
             count += data.num_rows
     return count
-
-
-def _renamed_stores(column: pa.Array, stores: dict) -> pa.Array:
-    """Point JSON records at the store the objects were restored into."""
-    out = []
-    for text in column.to_pylist():
-        meta = None if text is None else json.loads(text)
-        if isinstance(meta, dict) and meta.get("store") in stores:
-            meta["store"] = stores[meta["store"]]
-            text = json.dumps(meta)
-        out.append(text)
-    return pa.array(out, column.type)
 
 
 def _undo(connection, declared, written, targets):
@@ -726,29 +640,14 @@ def _filesystem(location):
     return fs, path.rstrip("/") if len(path) > 1 else path
 
 
-def _join(root: str, rel: str) -> str:
-    return f"{root}/{rel}" if root else rel
-
-
-def _make_parent(fs, full: str):
-    parent = full.rsplit("/", 1)[0] if "/" in full else ""
-    if parent:
-        fs.makedirs(parent, exist_ok=True)
-
-
-def _put(fs, full: str, data: bytes):
-    _make_parent(fs, full)
-    fs.pipe_file(full, data)
-
-
 def _prepare_destination(fs, root, overwrite):
     """Refuse to mix two exports; with ``overwrite`` remove only what an export writes."""
-    existing = [p for p in (MANIFEST, "tables", "objects") if fs.exists(_join(root, p))]
+    existing = [p for p in (MANIFEST, "tables", "objects") if fs.exists(join(root, p))]
     if existing and not overwrite:
         raise DataJointError(f"{root} already holds an export ({', '.join(existing)}). Choose an empty folder or "
                              "pass overwrite=True.")
     for p in existing:
-        fs.rm(_join(root, p), recursive=True)
+        fs.rm(join(root, p), recursive=True)
     fs.makedirs(root, exist_ok=True)
 
 

@@ -274,7 +274,8 @@ def test_store_objects_are_copied_and_readable_after_restore(schema, target, sto
         assert hashlib.sha256(data).hexdigest() == o["sha256"]
 
     restore(tmp_path / "out", target, objects_store="copy")
-    assert paths <= set(copy.list_files(""))  # paths are kept as they were
+    moved = {p.replace(f"/{schema.database}/", f"/{target.database}/", 1) for p in paths}
+    assert moved != paths and moved <= set(copy.list_files(""))  # in the target schema's sections
     restored = free(target, "rec")
     rows = {r["rec_id"]: r for r in restored.to_dicts()}
     assert sorted(rows) == [0, 1]
@@ -286,6 +287,31 @@ def test_store_objects_are_copied_and_readable_after_restore(schema, target, sto
     for path in paths:  # reads really come from the copy: the originals can go
         main.remove(path)
     assert free(target, "rec").to_dicts(order_by="KEY")[1]["obj"].read() == b"payload 1"
+
+
+def test_restore_into_the_same_store_owns_its_objects(schema, target, stores, tmp_path):
+    main, _ = stores
+
+    @schema
+    class Rec(dj.Manual):
+        definition = """
+        rec_id : int32
+        ---
+        blob : <blob@main>
+        obj : <object@main>
+        """
+    Rec.insert([{"rec_id": i, "blob": np.arange(3) + i, "obj": np.arange(4) * i} for i in range(2)])
+    export(Rec, tmp_path / "out")
+    restore(tmp_path / "out", target)  # same store, another schema
+    restored = free(target, "rec")
+    metas = [json.loads(v) for v in restored.to_arrow().column("blob").to_pylist()]
+    assert all(m["schema"] == target.database and f"/{target.database}/" in m["path"] for m in metas)
+    Rec.delete()
+    swept = dj.gc.GarbageCollector(schema, store="main").collect(dry_run=False)
+    assert swept["hash_paths_orphaned"] == 2 and swept["schema_paths_orphaned"] == 4  # 2 Zarr arrays: 2 files each
+    rows = {r["rec_id"]: r for r in restored.to_dicts()}  # the restored copy lost nothing
+    assert np.array_equal(rows[1]["blob"], [1, 2, 3]) and np.array_equal(np.asarray(rows[1]["obj"]), [0, 1, 2, 3])
+    assert dj.gc.GarbageCollector(target, store="main").collect()["hash_paths_orphaned"] == 0
 
 
 def test_tampered_file_is_refused_and_changes_nothing(pipeline, schema, target, tmp_path):
