@@ -431,6 +431,9 @@ def test_export_reads_one_snapshot(pipeline, schema, tmp_path, monkeypatch):
     sessions = pq.read_table(tmp_path / "out" / "tables" / "session.parquet").column("subject_id").to_pylist()
     assert 9 not in subjects and 9 not in sessions and sorted(subjects) == [1, 2, 3, 4]
     assert not schema.connection.in_transaction
+    monkeypatch.setattr(export_module, "_export_table", exported)
+    export(schema, tmp_path / "fast", snapshot=False)  # no snapshot: a plain read of each table
+    assert 9 in pq.read_table(tmp_path / "fast" / "tables" / "session.parquet").column("subject_id").to_pylist()
 
 
 def test_destination_and_source_checks(pipeline, schema, tmp_path):
