@@ -98,7 +98,7 @@ def test_unknown_key_rejected(project):
 
 @pytest.mark.parametrize("key, value", [
     ("safemode", "maybe"), ("safemode", 2), ("database.port", "abc"), ("database.port", True),
-    ("database.port", 70000), ("jobs.default_priority", 256), ("jobs.stale_timeout", -1),
+    ("database.port", 70000), ("jobs.default_priority", 128), ("jobs.stale_timeout", -1),
     ("database.backend", "oracle"), ("display.diagram_direction", "RL"),
     ("display.diagram_theme", "blue"), ("loglevel", "LOUD"), ("database.host", 5),
     ("provenance.source", "[1]"),
