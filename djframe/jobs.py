@@ -57,8 +57,19 @@ class Job(FreeTable):
     def __init__(self, target):
         super().__init__(target.connection, target.database, jobs_table_name(target.table_name))
         self._target = target
+        self._check_unshared()
         if not self.is_declared:
             self._declare()
+
+    def _check_unshared(self):
+        """``_x`` (Imported) and ``__x`` (Computed) would share the queue ``~~x`` (the reference's naming)."""
+        tables = self.connection.backend.list_tables(self.database)
+        others = [t for t in tables if t != self._target.table_name and t.startswith("_") and "__" not in t.lstrip("_")
+                  and jobs_table_name(t) == self.table_name]
+        if others:
+            raise DataJointError(f"Tables `{self._target.table_name}` and `{others[0]}` of schema `{self.database}` "
+                                 f"would share the job queue `{self.table_name}` (queues are named without the tier "
+                                 "underscores). Rename one of the classes to use reserve_jobs with either.")
 
     @property
     def target(self):

@@ -243,3 +243,29 @@ def test_reference_client_works_the_same_queue(pipeline, schema, backend_name, t
         assert Analysis.jobs.errors.fetch1("error_message") == "failed in the reference"
     finally:
         connection.close()
+
+
+def test_tables_that_would_share_a_queue_are_refused(schema):
+    @schema
+    class Source(dj.Manual):
+        definition = """
+        sid : int32
+        """
+
+    @schema
+    class Trace(dj.Imported):
+        definition = """
+        -> Source
+        """
+
+        def make(self, key):
+            self.insert1(key)
+
+    Computed = type("Trace", (dj.Computed,), {"definition": "-> Source", "make": lambda self, key: self.insert1(key)})
+    TraceComputed = schema(Computed)  # `__trace` next to `_trace`: both queues would be `~~trace`
+    with pytest.raises(DataJointError, match="would share the job queue `~~trace`"):
+        TraceComputed.populate(reserve_jobs=True)
+    with pytest.raises(DataJointError, match="would share"):
+        Trace.jobs
+    Source.insert1({"sid": 1})
+    assert Trace.populate()["success_count"] == 1  # without queues both work
