@@ -2,7 +2,6 @@
 
 import importlib
 import sys
-import textwrap
 import uuid
 
 import numpy as np
