@@ -24,6 +24,7 @@ from . import write_errors
 from .validate import add_defaults, conform, plain_rows, rows_to_arrow
 
 logger = logging.getLogger("djframe")
+KEY_CHECK_BATCH = 256  # keys whose existence one query checks (skip_duplicates with store codecs)
 
 # methods and properties that work on the class itself, as in DataJoint (Subject.insert1(...))
 FORWARDED = (
@@ -179,6 +180,10 @@ class Table(QueryExpression, metaclass=TableMeta):
         if not table.num_rows:
             return
         self._check_primary_key_given(table.column_names)
+        if skip_duplicates and any(a.store is not None for a in heading.attributes.values()):
+            table = self._new_keys_only(table)  # no objects written for rows that will be skipped
+            if not table.num_rows:
+                return
         from .codecs import store_writes
         with store_writes(self) if heading.has_codecs else contextlib.nullcontext():  # failed: objects removed
             data = conform(table, heading, name, self.connection.backend)
@@ -193,6 +198,21 @@ class Table(QueryExpression, metaclass=TableMeta):
         objects) to a folder of Parquet files and a manifest; `djframe.restore` loads it back."""
         from .parquet import export
         return export(self, destination, **kwargs)
+
+    def _new_keys_only(self, rows: pa.Table) -> pa.Table:
+        """The rows whose primary key is neither in the table nor earlier in ``rows``."""
+        from .codecs import _row_keys
+        keys = _row_keys(rows, self.heading, self.connection.backend, self.full_table_name + ".key")
+        backend, compiler = self.connection.backend, Compiler(self.connection.backend)
+        seen, keep = set(), []
+        for start in range(0, len(keys), KEY_CHECK_BATCH):
+            batch = keys[start:start + KEY_CHECK_BATCH]
+            sql = compiler.keys_exist_sql(self.database, self.table_name, self.heading, batch)
+            for key, exists in zip(batch, backend.fetch_rows(sql)[0]):
+                marker = tuple(map(repr, key.values()))
+                keep.append(not exists and marker not in seen)
+                seen.add(marker)
+        return rows.filter(pa.array(keep, pa.bool_()))
 
     @property
     def staged_insert1(self):

@@ -153,6 +153,12 @@ class _PyTable:
     def select(self, names):
         return _PyTable({n: self.columns[n] for n in names})
 
+    def filter(self, mask):
+        """The rows where ``mask`` (an Arrow boolean array) is true."""
+        keep = mask.to_pylist()
+        return _PyTable({n: c.filter(mask) if isinstance(c, (pa.Array, pa.ChunkedArray))
+                         else [v for v, k in zip(c, keep) if k] for n, c in self.columns.items()})
+
 
 # ----- a few plain rows, bound as they are -----------------------------------------------------
 _PLAIN_TEXT = ("char", "varchar", "enum", "text")

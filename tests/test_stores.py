@@ -500,3 +500,26 @@ def test_collector_skips_objects_being_written(schema, file_store):
     assert report["hash_paths_stored"] == report["hash_paths_referenced"] == 1 and report["deleted"] == 0
     assert {"hash_paths_deleted", "schema_paths_deleted", "scan_errors"} <= set(report)
     assert file_store.exists(in_flight)
+
+
+def test_skipped_duplicates_write_no_objects(schema, store):
+    @schema
+    class Img(dj.Manual):
+        definition = """
+        iid : int32
+        ---
+        pic : <object@main>
+        raw : <blob@main>
+        """
+    Img.insert([{"iid": i, "pic": np.full((2, 2), i), "raw": np.arange(5) + i} for i in range(3)])
+    before = files(store)
+    again = [{"iid": i, "pic": np.full((2, 2), 10 * i), "raw": np.arange(7) * i} for i in (0, 1, 2, 3, 3)]
+    Img.insert(again, skip_duplicates=True)  # 0-2 exist; the second 3 repeats the first
+    assert len(Img()) == 4 and np.array_equal(np.asarray((Img & {"iid": 0}).fetch1("pic")), np.zeros((2, 2)))
+    added = files(store) - before
+    assert len([p for p in added if p.startswith("_schema/")]) == 2  # one Zarr array (zarr.json + chunk)
+    assert len([p for p in added if p.startswith("_hash/")]) == 1
+    report = dj.gc.GarbageCollector(schema).collect(dry_run=True)
+    assert report["schema_paths_orphaned"] == 0 and report["hash_paths_orphaned"] == 0
+    Img.insert(again[:3], skip_duplicates=True)  # nothing new: nothing written, no error
+    assert files(store) - before == added
