@@ -37,7 +37,7 @@ def master_of(table_name: str) -> str:
     return table_name[:table_name.rfind("__")]
 
 
-def _own_condition(table) -> c.Condition:
+def own_condition(table) -> c.Condition:
     """The restriction a restricted base table carries, as one condition on the table itself."""
     terms, node = [], table._node
     while isinstance(node, n.RestrictNode):
@@ -54,7 +54,7 @@ def cascade_plan(table, extra_roots=()):
     """
     from .table import FreeTable
     deps = table.connection.dependencies
-    roots = {table._graph_node: _own_condition(table), **dict(extra_roots)}
+    roots = {table._graph_node: own_condition(table), **dict(extra_roots)}
     reached = set().union(*(deps.descendants(node) for node in roots))
     restricted = {}
     for node in deps.topological(reached):
@@ -100,7 +100,7 @@ def cascade_delete(table, transaction=True, prompt=None, part_integrity="enforce
         raise TransactionError("delete() cannot ask for confirmation inside an open transaction; pass prompt=False "
                                "to delete as part of the transaction.")
     connection.reload_dependencies()  # another process may have declared dependent tables
-    plan = _plan(table, part_integrity)
+    plan = delete_plan(table, part_integrity)
     if prompt and not _confirm(plan, part_integrity):
         return 0
     if not transaction:
@@ -109,7 +109,7 @@ def cascade_delete(table, transaction=True, prompt=None, part_integrity="enforce
         return _delete(plan, part_integrity)[table.full_table_name]
 
 
-def _plan(table, part_integrity):
+def delete_plan(table, part_integrity):
     plan, roots = cascade_plan(table), {}
     while part_integrity == "cascade":
         added = _masters_to_add(plan, roots)

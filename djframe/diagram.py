@@ -227,28 +227,28 @@ class Diagram:
 
         This is delete()'s own plan (delete.py), so the preview and the delete agree.
         """
-        from .delete import PART_INTEGRITY, _own_condition, _plan
+        from .delete import PART_INTEGRITY, delete_plan, own_condition
         if part_integrity not in PART_INTEGRITY:
             raise ValueError(f"part_integrity must be one of {PART_INTEGRITY}, got {part_integrity!r}")
         table = _seed_table(table_expr, "cascade")
         table.connection.reload_dependencies()  # another process may have declared dependent tables
-        plan = _plan(table, part_integrity)
+        plan = delete_plan(table, part_integrity)
         out = cls(table)
         out._nodes = {expr._graph_node for expr in plan}
         out._expanded = set(out._nodes)
         out._mode, out._part_integrity = "cascade", part_integrity
-        out._conditions = {expr._graph_node: _own_condition(expr) for expr in plan}
+        out._conditions = {expr._graph_node: own_condition(expr) for expr in plan}
         return out
 
     @classmethod
     def trace(cls, table_expr) -> "Diagram":
         """`table_expr` and its ancestors, each restricted to the rows `table_expr` references (through any path)."""
-        from .delete import _own_condition
+        from .delete import own_condition
         table = _seed_table(table_expr, "trace")
         seed, deps = table._graph_node, table.connection.dependencies
         out = cls(table)
         nodes = deps.ancestors(seed)
-        conditions = {seed: _own_condition(table)}
+        conditions = {seed: own_condition(table)}
         for node in reversed(nodes):
             if node == seed:
                 continue
@@ -262,7 +262,7 @@ class Diagram:
     def restrict(self, table_expr) -> "Diagram":
         """Restrict a shown table and propagate downstream: a row stays only if every foreign key to a
         restricted parent finds a restricted parent row (AND). Chainable; used to select data for export."""
-        from .delete import _own_condition
+        from .delete import own_condition
         if self._mode in ("cascade", "trace"):
             raise DataJointError(f"Cannot apply restrict() to a Diagram made by Diagram.{self._mode}(): the "
                                  f"{self._mode} and restrict modes do not mix. Start from dj.Diagram(...) instead.")
@@ -273,7 +273,7 @@ class Diagram:
                                  "the diagram. Add it first (diagram + dj.Diagram(table)).")
         out = Diagram(self)
         out._mode = "restrict"
-        out._seeds[node] = out._seeds.get(node, ()) + (_own_condition(table),)
+        out._seeds[node] = out._seeds.get(node, ()) + (own_condition(table),)
         out._conditions = out._propagate_and()
         return out
 
