@@ -110,6 +110,8 @@ def cascade_delete(table, transaction=True, prompt=None, part_integrity="enforce
 
 
 def delete_plan(table, part_integrity):
+    """The restricted tables a delete of `table` removes rows from, with the masters of affected parts
+    added (and cascaded from) when ``part_integrity="cascade"``; what Diagram.cascade shows."""
     plan, roots = cascade_plan(table), {}
     while part_integrity == "cascade":
         added = _masters_to_add(plan, roots)
