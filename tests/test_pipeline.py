@@ -147,6 +147,12 @@ def test_fetch_forms(pipeline):
     with pytest.raises(DataJointError):
         (Subject & {"subject_id": 99}).fetch1()
     assert isinstance(Subject.fetch(format="polars"), pl.DataFrame)
+    named = Subject.fetch("name", "KEY", format="polars", order_by="KEY", limit=3)
+    assert named.columns == ["name", "subject_id"] and named["name"].to_list() == ["s0", "s1", "s2"]
+    assert Subject.fetch("date_of_birth", format="arrow").schema.names == ["date_of_birth"]
+    assert list(Subject.fetch("name", format="pandas").columns) == ["name"]
+    with pytest.raises(DataJointError, match="nope"):
+        Subject.fetch("nope", format="polars")
     assert len(Subject.fetch(as_dict=True)) == 10
     assert Subject.fetch("KEY", limit=1, order_by="KEY") == [{"subject_id": 0}]
     assert len(Subject.fetch("name")) == 10

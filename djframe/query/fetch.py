@@ -320,14 +320,23 @@ class FetchMethods:
         window = dict(order_by=order_by, limit=limit, offset=offset)
         frames = {"polars": self.to_polars, "arrow": self.to_arrow, "pandas": self.to_pandas,
                   "frame": self.to_pandas}
-        if format in frames and not attrs:
-            return frames[format](**window)
         if format not in (None, "array", "dict", *frames):
             raise DataJointError(f"Unknown fetch format {format!r}: use polars, arrow, pandas, array or dict.")
+        names = list(dict.fromkeys(x for a in attrs for x in (self.primary_key if a == "KEY" else [a])))
+        if format in frames:  # a frame of the asked columns (all without attrs)
+            if not attrs:
+                return frames[format](**window)
+            for name in names:
+                self.heading[name]  # an unknown name is a clear error
+            chosen = self.proj(*[n for n in names if n not in self.primary_key])
+            if format == "polars":
+                return chosen.to_polars(**window).select(names)
+            if format == "arrow":
+                return chosen.to_arrow(**window).select(names)
+            return chosen.to_pandas(**window).reset_index()[names]
         if attrs == ("KEY",):
             return self.keys(**window)
         if attrs:  # one query, so that the arrays line up row by row
-            names = list(dict.fromkeys(x for a in attrs for x in (self.primary_key if a == "KEY" else [a])))
             table = self._arrow(names, order_by, limit, offset)
             if as_dict:
                 return to_dicts(table, self.heading, self.connection)
