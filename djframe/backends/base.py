@@ -145,6 +145,13 @@ class Backend:
         finally:
             del self.execute
 
+    json_casts = {"int": "INTEGER", "float": "REAL", "str": "TEXT"}
+
+    def json_path_sql(self, column: str, steps: tuple, cast: str) -> str:
+        """A scalar inside a json column (SQL NULL when missing or null), cast to int, float or text.
+        The default is SQLite's json_extract; steps are identifiers (checked by the parser)."""
+        return f"CAST(json_extract({column}, {self.string_literal('$.' + '.'.join(steps))}) AS {self.json_casts[cast]})"
+
     def replica_identity_sql(self, schema: str, table: str, mode: str) -> str:
         raise DataJointError(f"REPLICA IDENTITY is a PostgreSQL table setting (for change data capture); the "
                              f"{self.name} backend has none.")

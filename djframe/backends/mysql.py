@@ -257,6 +257,12 @@ class MySQLBackend(Backend):
                          else f"q.{self.quote(f.name)}" for f in fields)
         return f"SELECT {cols} FROM ({inner}) AS q"
 
+    json_casts = {"int": "SIGNED", "float": "DOUBLE", "str": "CHAR"}
+
+    def json_path_sql(self, column: str, steps: tuple, cast: str) -> str:
+        """JSON_VALUE gives SQL NULL for a JSON null (JSON_UNQUOTE would give the text 'null')."""
+        return f"CAST(JSON_VALUE({column}, {self.string_literal('$.' + '.'.join(steps))}) AS {self.json_casts[cast]})"
+
     def begin(self):
         self.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
         self._in_transaction = True

@@ -146,6 +146,12 @@ class PostgresBackend(Backend):
     def fetch_parts(self, sql: str):
         yield self._run(sql, None, lambda cur: _plain_table(cur.fetch_arrow_table()), bulk=True)
 
+    json_casts = {"int": "bigint", "float": "double precision", "str": "text"}
+
+    def json_path_sql(self, column: str, steps: tuple, cast: str) -> str:
+        keys = ", ".join(self.string_literal(s) for s in steps)
+        return f"CAST(jsonb_extract_path_text(({column})::jsonb, {keys}) AS {self.json_casts[cast]})"
+
     def replica_identity_sql(self, schema: str, table: str, mode: str) -> str:
         return f"ALTER TABLE {self.full_name(schema, table)} REPLICA IDENTITY {mode.upper()}"
 

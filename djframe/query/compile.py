@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from ..errors import DataJointError, UnknownAttributeError
 from . import conditions as c
 from . import nodes as n
+from .jsonpath import parse_json_path
 from .usersql import MARK, template
 
 _PLAIN_COLUMN = re.compile(r'^\w+\.(?:"(?:[^"]|"")*"|`(?:[^`]|``)*`)$')  # alias.column: NULL when unmatched
@@ -212,8 +213,15 @@ class Compiler:
         return [f"(CASE WHEN {column} IS NULL THEN {1 if desc else 0} ELSE {0 if desc else 1} END)",
                 column + direction]
 
+    def json_value(self, path, columns: dict[str, str]) -> str:
+        """The SQL of a value inside a json column, cast as the path says."""
+        return self.backend.json_path_sql(columns[path.attribute], path.steps, path.cast)
+
     def expression(self, text: str, columns: dict[str, str], heading) -> str:
         """Render user SQL with attribute names replaced by their column expressions."""
+        path = parse_json_path(text, heading)
+        if path is not None:  # proj(v="meta.a:int")
+            return self.json_value(path, columns)
         sql, names = template(text, self.dialect)
         for i, name in enumerate(names):
             if name not in columns:
@@ -328,6 +336,12 @@ class Compiler:
             if cond.value is None:
                 return f"{column} IS NULL"
             return f"{column} = {self.backend.typed_literal(cond.value, heading[cond.attribute])}"
+        if isinstance(cond, c.JsonEquals):
+            value = self.json_value(cond.path, sel.columns)
+            if cond.value is None:
+                return f"{value} IS NULL"
+            literal = self.backend.string_literal(cond.value) if cond.path.cast == "str" else repr(cond.value)
+            return f"{value} = {literal}"
         if isinstance(cond, c.SqlText):
             return f"({self.expression(cond.text, sel.columns, heading)})"
         if isinstance(cond, c.AllOf):

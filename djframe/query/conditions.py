@@ -44,6 +44,13 @@ class Equals(Condition):
 
 
 @dataclass(frozen=True)
+class JsonEquals(Condition):
+    """A value inside a json attribute equals ``value`` (None: is missing or null)."""
+    path: Any  # jsonpath.JsonPath
+    value: Any
+
+
+@dataclass(frozen=True)
 class SqlText(Condition):
     text: str
 
@@ -157,8 +164,17 @@ def _semijoin(expr, heading, semantic_check, join_check) -> Condition:
 
 
 def _from_mapping(mapping, heading) -> Condition:
-    items = tuple(Equals(k, _plain(v)) for k, v in mapping.items() if k in heading.names)
-    return simplify_and(items)
+    """AND of the keys the heading has; ``attr.path[:type]`` keys reach into json attributes."""
+    from .jsonpath import parse_json_path
+    items = []
+    for key, value in mapping.items():
+        if key in heading.names:
+            items.append(Equals(key, _plain(value)))
+            continue
+        path = parse_json_path(key, heading) if isinstance(key, str) else None
+        if path is not None:
+            items.append(JsonEquals(path, None if value is None else path.literal_value(_plain(value))))
+    return simplify_and(tuple(items))
 
 
 def _plain(value):
@@ -222,6 +238,8 @@ def referenced_attributes(cond: Condition, parse) -> set[str]:
     """Attribute names a condition uses (``parse`` maps SQL text to its names)."""
     if isinstance(cond, Equals):
         return {cond.attribute}
+    if isinstance(cond, JsonEquals):
+        return {cond.path.attribute}
     if isinstance(cond, SqlText):
         return set(parse(cond.text))
     if isinstance(cond, (AnyOf, AllOf)):

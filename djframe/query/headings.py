@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from ..errors import DataJointError
 from ..heading import Attribute, Heading
 from ..types import CoreType
+from .jsonpath import parse_json_path
 from .usersql import attributes_in
 
 EXPRESSION_TYPE = CoreType("native", "expression")
@@ -131,6 +132,8 @@ def _classify(heading: Heading, named: dict, scope: Heading):
             renames[new] = rename.group(1)
         elif dup and dup.group(1) in heading:
             duplicates[new] = dup.group(1)
+        elif parse_json_path(spec, scope) is not None:  # "meta.subject.age:int"
+            computed[new] = spec
         else:
             for name in attributes_in(spec):
                 if scope.get(name) is None:
