@@ -311,10 +311,7 @@ class _MadeKeys:
         return None
 
     def _check(self, keys) -> list[bool]:
-        table = self.table
-        backend = table.connection.backend
-        sql = Compiler(backend).keys_exist_sql(table.database, table.table_name, self.heading, keys)
-        return [bool(v) for v in backend.fetch_rows(sql)[0]]
+        return self.table.keys_exist(keys)
 
 
 def _digest(obj) -> str:

@@ -119,11 +119,11 @@ class StagedInsert:
             raise DataJointError(f"staged_insert1 into {table.full_table_name}: set the primary key "
                                  f"{missing} in staged.rec before calling store({field!r}) or open({field!r}); "
                                  "the object's path is built from it.")
-        from .codecs import _row_keys
+        from .codecs import row_keys
         from .validate import rows_to_arrow
         name = table.full_table_name
         rows = rows_to_arrow([{k: self.rec[k] for k in table.primary_key}], table.heading, name)
-        return _row_keys(rows, table.heading, table.connection.backend, f"{name}.{field}")[0]
+        return row_keys(rows, table.heading, table.connection.backend, f"{name}.{field}")[0]
 
     # ----- the end of the block ------------------------------------------------------------------
     def _finish(self) -> None:

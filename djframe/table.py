@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import pyarrow as pa
 
 from .declare import to_camel_case
-from .provenance import COLUMN as PROVENANCE_COLUMN, captures, has_provenance as _has_provenance, with_provenance
+from .provenance import COLUMN as PROVENANCE_COLUMN, captures, has_provenance, with_provenance
 from .errors import (DataJointError, DuplicateError, IntegrityError, InvalidValueError, MissingAttributeError,
                      MissingTableError, TransactionError, UnknownAttributeError)
 from .query import nodes as n
@@ -199,19 +199,26 @@ class Table(QueryExpression, metaclass=TableMeta):
         from .parquet import export
         return export(self, destination, **kwargs)
 
+    def keys_exist(self, keys: list) -> list[bool]:
+        """For each full primary-key dict, whether the table has it (one query per KEY_CHECK_BATCH keys)."""
+        backend = self.connection.backend
+        compiler = Compiler(backend)
+        flags: list[bool] = []
+        for start in range(0, len(keys), KEY_CHECK_BATCH):
+            sql = compiler.keys_exist_sql(self.database, self.table_name, self.heading,
+                                          keys[start:start + KEY_CHECK_BATCH])
+            flags += [bool(v) for v in backend.fetch_rows(sql)[0]]
+        return flags
+
     def _new_keys_only(self, rows: pa.Table) -> pa.Table:
         """The rows whose primary key is neither in the table nor earlier in ``rows``."""
-        from .codecs import _row_keys
-        keys = _row_keys(rows, self.heading, self.connection.backend, self.full_table_name + ".key")
-        backend, compiler = self.connection.backend, Compiler(self.connection.backend)
+        from .codecs import row_keys
+        keys = row_keys(rows, self.heading, self.connection.backend, self.full_table_name + ".key")
         seen, keep = set(), []
-        for start in range(0, len(keys), KEY_CHECK_BATCH):
-            batch = keys[start:start + KEY_CHECK_BATCH]
-            sql = compiler.keys_exist_sql(self.database, self.table_name, self.heading, batch)
-            for key, exists in zip(batch, backend.fetch_rows(sql)[0]):
-                marker = tuple(map(repr, key.values()))
-                keep.append(not exists and marker not in seen)
-                seen.add(marker)
+        for key, exists in zip(keys, self.keys_exist(keys)):
+            marker = tuple(map(repr, key.values()))
+            keep.append(not exists and marker not in seen)
+            seen.add(marker)
         return rows.filter(pa.array(keep, pa.bool_()))
 
     @property
@@ -292,7 +299,7 @@ class Table(QueryExpression, metaclass=TableMeta):
             raise MissingAttributeError(f"Cannot insert into {self.full_table_name} from the query: required "
                                         f"attribute(s) {missing} are not in the query. Add them with .proj().")
         backend = self.connection.backend
-        if _has_provenance(self.heading) and _has_provenance(query.heading):  # rows keep where they came from
+        if has_provenance(self.heading) and has_provenance(query.heading):  # rows keep where they came from
             names = names + [PROVENANCE_COLUMN]
         select = Compiler(backend).sql(query._node, names)
         try:

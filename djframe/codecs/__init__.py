@@ -309,13 +309,13 @@ def _encode_context(attr, rows, heading, backend, where) -> ColumnContext:
     table_name = getattr(table, "table_name", "") or ""
 
     def keys():
-        return _row_keys(rows, heading, backend, where)
+        return row_keys(rows, heading, backend, where)
     return ColumnContext(schema=schema, table=table_name, field=attr.name, keys=keys,
                          log=session.get("log"), dry_run=session.get("dry_run", False),
                          config=table.connection.config if table is not None else None)
 
 
-def _row_keys(rows, heading, backend, where) -> list:
+def row_keys(rows, heading, backend, where) -> list:
     """The converted primary-key values of each inserted row (PK order)."""
     if rows is None or heading is None:
         return []
