@@ -70,7 +70,7 @@ class Side:
             import djframe as dj
             from djframe.connection import Connection, make_backend, set_connection
             self.dj = dj
-            self.conn = Connection(make_backend(settings), settings)
+            self.conn = Connection.over(make_backend(settings), settings)
             set_connection(self.conn)
             dj.config["stores"] = stores
             dj.config["safemode"] = False

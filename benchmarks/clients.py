@@ -109,7 +109,7 @@ class Djframe:
         import djframe as dj
         from djframe.connection import Connection, make_backend, set_connection
         settings = {"backend": backend, "path": SQLITE_PATH, **SERVERS.get(backend, {}), "use_tls": False}
-        set_connection(Connection(make_backend(settings), settings))
+        set_connection(Connection.over(make_backend(settings), settings))
         dj.config["safemode"] = False
         self.dj = dj
         self.schema = dj.Schema(schema)

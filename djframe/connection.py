@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from contextlib import contextmanager
 
+from .backends.base import Backend
 from .errors import DataJointError, TransactionError
 from .settings import refuse_in_thread_safe_mode
 
@@ -38,9 +39,39 @@ def _server_args(settings: dict) -> dict:
 
 
 class Connection:
-    """A database connection with DataJoint transaction semantics."""
+    """A database connection with DataJoint transaction semantics.
 
-    def __init__(self, backend, settings: dict | None = None, config=None):
+    ``Connection(host, user, password, port=None, use_tls=None, *, database_name=None, backend=None,
+    config_override=None)`` is the reference client's constructor: it connects at once, with the
+    settings of `dj.config` where an argument is not given (``host`` may be ``"host:port"``).
+    """
+
+    def __init__(self, host=None, user=None, password=None, port=None, use_tls=None, *, database_name=None,
+                 backend=None, config_override=None, config=None):
+        if isinstance(host, Backend):  # Connection(backend, settings[, config]): an opened backend
+            self._attach(host, user, config if config is not None else password)
+            return
+        cfg = config
+        if cfg is None:
+            from .settings import config as cfg
+        given = {"database.host": host, "database.user": user, "database.password": password,
+                 "database.port": port, "database.use_tls": use_tls, "database.name": database_name,
+                 "database.backend": backend}
+        overrides = {k.replace("__", "."): v for k, v in (config_override or {}).items()}
+        overrides.update({k: v for k, v in given.items() if v is not None})
+        with cfg.override(**overrides):
+            settings = cfg.connection_settings()
+        _check_server_named(host, settings)
+        self._attach(make_backend(settings), settings, config)
+
+    @classmethod
+    def over(cls, backend, settings: dict | None = None, config=None) -> "Connection":
+        """A Connection around an already opened backend (tests, Instance, worker processes)."""
+        connection = cls.__new__(cls)
+        connection._attach(backend, settings, config)
+        return connection
+
+    def _attach(self, backend, settings, config):
         from .query.usersql import load_dialects
         load_dialects(backend.sqlglot_dialect)
         self.backend = backend
@@ -284,7 +315,7 @@ def conn(host=None, user=None, password=None, *, reset=False, backend=None, url=
             _connection.close()
         except Exception:
             pass
-    _connection = Connection(make_backend(settings), settings)
+    _connection = Connection.over(make_backend(settings), settings)
     where = settings.get("path") if settings["backend"] == "sqlite" else f"{settings.get('host')}:{settings.get('port')}"
     logger.info("djframe connected to %s at %s", settings["backend"], where)
     return _connection
@@ -322,7 +353,7 @@ class Instance:
                 self.config[key] = value
         connection_settings = self.config.connection_settings()
         _check_server_named(host, connection_settings)
-        self.connection = Connection(make_backend(connection_settings), connection_settings, config=self.config)
+        self.connection = Connection.over(make_backend(connection_settings), connection_settings, config=self.config)
 
     def __repr__(self):
         return f"Instance({self.connection!r})"

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import html
 import io
+import os
 import pathlib
 import re
 import shutil
 import subprocess
+import sys
 import types as pytypes
 
 import networkx as nx
@@ -714,7 +716,14 @@ _RENDERERS = ("dot", "graphviz-pure")  # Graphviz itself first; graphviz-pure ta
 
 
 def _renderer() -> str | None:
-    return next((path for path in map(shutil.which, _RENDERERS) if path), None)
+    """`dot` or graphviz-pure on PATH, else graphviz-pure beside this interpreter (a venv that is
+    used without being activated has its scripts there, not on PATH)."""
+    scripts = os.path.dirname(sys.executable)
+    for name in _RENDERERS:
+        path = shutil.which(name) or shutil.which(name, path=scripts)
+        if path:
+            return path
+    return None
 
 
 def graphviz_available() -> bool:

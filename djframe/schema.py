@@ -101,8 +101,9 @@ class Schema:
             if name[:1].isupper() and isinstance(part, type) and issubclass(part, Part):
                 part._master = cls
                 self._process(part, {**context, "master": cls, cls.__name__: cls}, master=cls)
-        if tier == "lookup" and getattr(cls, "contents", None) is not None:
-            contents = list(cls.contents)
+        contents = getattr(cls(), "contents", None) if tier == "lookup" else None  # may be a property
+        if contents is not None:
+            contents = list(contents)
             if len(contents) > len(cls()):
                 cls().insert(contents, skip_duplicates=True)
         if cls.definition:

@@ -259,6 +259,7 @@ class Config:
     def reload(self):
         """Forget runtime changes and re-read defaults, environment, file and secrets."""
         self._values = {key: copy.deepcopy(spec[0]) for key, spec in KEYS.items()}
+        self._explicit = set()  # keys set by a file, the environment or the user (not defaults, not secrets)
         self._stores.clear()  # keep the dict's identity: callers may hold `config.stores`
         self._config_file = None
         self._apply_env(ENV_UNDER_FILE)
@@ -387,6 +388,7 @@ class Config:
                 self[f"{key}.{sub}"] = item
         else:
             self._values[key] = _coerce(key, value)
+            self._explicit.add(key)
             if key == "loglevel":
                 self._apply_loglevel()
 
@@ -401,6 +403,7 @@ class Config:
         else:
             for name in [key] if key in KEYS else [k for k in KEYS if k.startswith(key + ".")]:
                 self._values[name] = copy.deepcopy(KEYS[name][0])
+                self._explicit.discard(name)
             self._apply_loglevel()
 
     def __contains__(self, key):
@@ -454,6 +457,7 @@ class Config:
             else:
                 touched.update([key] if key in KEYS else [k for k in KEYS if k.startswith(key + ".")])
         saved = {key: self._values[key] for key in touched if key != "stores"}
+        saved_explicit = set(self._explicit)
         saved_stores = copy.deepcopy(self._stores)
         try:
             for key, value in changes.items():
@@ -461,6 +465,7 @@ class Config:
             yield self
         finally:
             self._values.update(saved)
+            self._explicit = saved_explicit
             if "stores" in touched:
                 self._stores.clear()
                 self._stores.update(saved_stores)
@@ -483,7 +488,7 @@ class Config:
     def connection_settings(self):
         """Plain dict for connecting: a database.url (or DJ_URL) overrides the individual keys."""
         v = self._values
-        out = {"backend": v["database.backend"], "host": v["database.host"], "port": v["database.port"],
+        out = {"backend": self.backend(), "host": v["database.host"], "port": v["database.port"],
                "user": v["database.user"], "password": v["database.password"],
                "database_name": v["database.name"], "path": None, "use_tls": v["database.use_tls"]}
         if v["database.url"]:
@@ -495,6 +500,20 @@ class Config:
         if out["backend"] == "postgresql" and not out["database_name"]:
             out["database_name"] = "postgres"
         return out
+
+    def backend(self) -> str:
+        """The backend to connect to: database.backend when it is set; else a server when connection
+        settings name one (a datajoint.json written for the reference client has a host but no backend:
+        PostgreSQL on port 5432, otherwise MySQL, the reference's default); else the embedded SQLite."""
+        if "database.backend" in self._explicit or self._values["database.url"]:
+            return self._values["database.backend"]
+        if not self._explicit & {"database.host", "database.port", "database.user", "database.password"}:
+            return self._values["database.backend"]
+        port = split_host(self._values["database.host"] or "")[1] or self._values["database.port"]
+        chosen = "postgresql" if port == DEFAULT_PORTS["postgresql"] else "mysql"
+        logger.info("database.host is set but database.backend is not: connecting to %s "
+                    "(set database.backend to choose sqlite, postgresql or mysql)", chosen)
+        return chosen
 
     def get_store_spec(self, store=None, *, use_filepath_default=False):
         """The validated settings of a store with defaults filled; None or "" means the default."""

@@ -36,7 +36,7 @@ def server_settings(backend, tmp_dir):
 def connection(request, tmp_path_factory):
     """A live connection to one backend; failing to connect fails the tests."""
     settings = server_settings(request.param, str(tmp_path_factory.mktemp(request.param)))
-    conn = Connection(make_backend(settings), settings)
+    conn = Connection.over(make_backend(settings), settings)
     yield conn
     conn.close()
 
@@ -56,7 +56,7 @@ def conn(connection):
 
 @pytest.fixture
 def schema_name():
-    return f"djtest_{uuid.uuid4().hex[:10]}"
+    return f"djf_{uuid.uuid4().hex[:10]}"
 
 
 @pytest.fixture

@@ -59,7 +59,7 @@ def test_console_usage_errors(conn, capsys):
     try:
         with dj.config.override(**overrides):
             for bad, message in ((["-s", "lab:9x"], "schema_name:alias"), (["-s", "no-such_db"], "not a Python name"),
-                                 (["-s", "djtest_missing_schema:m"], "no such schema")):
+                                 (["-s", "djf_missing_schema:m"], "no such schema")):
                 with pytest.raises(SystemExit) as exit_:
                     cli(args + bad, interact=lambda **kw: pytest.fail("the console must not start"))
                 assert exit_.value.code == 2 and message in capsys.readouterr().err

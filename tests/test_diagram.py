@@ -9,6 +9,7 @@ by hand from the rows inserted in `filled`.
 import os
 import re
 import stat
+import sys
 import types
 
 import pytest
@@ -301,9 +302,15 @@ def test_make_mermaid(pipeline):
     assert sorted(edges[i] for i in styled) == sorted(e for e in edges if "|" in e)
 
 
+def no_graphviz(monkeypatch, tmp_path):
+    """Neither on PATH nor beside the interpreter (where a venv's graphviz-pure script lives)."""
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
+
+
 def test_repr_and_html_without_graphviz(pipeline, monkeypatch, tmp_path):
     p = pipeline
-    monkeypatch.setenv("PATH", str(tmp_path))
+    no_graphviz(monkeypatch, tmp_path)
     d = Diagram(p.schema)
     text = repr(d)
     assert text.splitlines()[0] == f"Diagram of 7 table(s) in `{p.schema.database}`"
@@ -317,7 +324,7 @@ def test_repr_and_html_without_graphviz(pipeline, monkeypatch, tmp_path):
 
 
 def test_rendering_needs_graphviz(pipeline, monkeypatch, tmp_path):
-    monkeypatch.setenv("PATH", str(tmp_path))
+    no_graphviz(monkeypatch, tmp_path)
     d = Diagram(pipeline.schema)
     for render in (d.svg_string, d.make_svg, d.make_png, d.make_image, d.draw,
                    lambda: d.save(str(tmp_path / "x.svg")), lambda: d.save(str(tmp_path / "x.png"))):

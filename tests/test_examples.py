@@ -25,7 +25,7 @@ def test_example_runs_twice_in_a_fresh_folder(name, expected, tmp_path):
         import djframe as dj
         from djframe.connection import Connection, make_backend
         settings = {"backend": "sqlite", "path": str(tmp_path / "djframe_arrays.sqlite")}
-        conn = Connection(make_backend(settings), settings)
+        conn = Connection.over(make_backend(settings), settings)
         try:
             with dj.config.override(stores={"default": "local", "local": {
                     "protocol": "file", "location": str(tmp_path / "djframe_store")}}):

@@ -23,7 +23,7 @@ from djframe.storage import get_store
 @pytest.fixture
 def target(conn):
     """A second, empty schema to restore into; dropped after the test."""
-    other = dj.Schema(f"djtest_{uuid.uuid4().hex[:10]}", connection=conn)
+    other = dj.Schema(f"djf_{uuid.uuid4().hex[:10]}", connection=conn)
     try:
         yield other
     finally:
@@ -408,7 +408,7 @@ def test_export_reads_one_snapshot(pipeline, schema, tmp_path, monkeypatch):
     from djframe.connection import Connection, make_backend
     Species, Subject, Session, Analysis = pipeline
     settings = schema.connection.settings
-    other = Connection(make_backend(settings), settings)
+    other = Connection.over(make_backend(settings), settings)
     exported = export_module._export_table
     calls = []
 
@@ -451,8 +451,8 @@ def test_destination_and_source_checks(pipeline, schema, tmp_path):
 
 
 def test_cross_schema_ancestors_restore_into_mapped_schemas(conn, schema, target, tmp_path):
-    upstream = dj.Schema(f"djtest_{uuid.uuid4().hex[:10]}", connection=conn)
-    second = dj.Schema(f"djtest_{uuid.uuid4().hex[:10]}", connection=conn)
+    upstream = dj.Schema(f"djf_{uuid.uuid4().hex[:10]}", connection=conn)
+    second = dj.Schema(f"djf_{uuid.uuid4().hex[:10]}", connection=conn)
     try:
         @upstream
         class Animal(dj.Manual):

@@ -32,7 +32,7 @@ def instance(backend_name, tmp_path, monkeypatch, schema_name):
 
 def test_thread_safe_mode_refuses_the_global_config_and_connection(instance):
     for use in (lambda: dj.config["safemode"], lambda: dj.config.override(safemode=False), dj.conn,
-                lambda: dj.Schema("djtest_global_refused"), lambda: dj.FreeTable("a.b")):
+                lambda: dj.Schema("djf_global_refused"), lambda: dj.FreeTable("a.b")):
         with pytest.raises(ThreadSafetyError, match="dj.Instance"):
             use()
 
@@ -90,4 +90,20 @@ def test_instances_do_not_share_settings(backend_name, tmp_path):
 def test_a_host_for_the_embedded_database_is_an_error(monkeypatch):
     monkeypatch.delenv("DJ_BACKEND", raising=False)
     with pytest.raises(dj.DataJointError, match="backend='postgresql'"):
-        dj.Instance("127.0.0.1", "root", "")  # would otherwise open a SQLite file and ignore the host
+        dj.Instance("127.0.0.1", "root", "", backend="sqlite")  # would open a SQLite file, ignoring the host
+
+
+@pytest.mark.parametrize("kind", ["mysql", "postgresql"])
+def test_a_host_without_a_backend_connects_to_that_server(monkeypatch, kind):
+    """As the reference client does: dj.Connection / dj.Instance with a host reach a server."""
+    for var in ("DJ_BACKEND", "DJ_URL", "DJ_HOST", "DJ_PORT"):
+        monkeypatch.delenv(var, raising=False)
+    s = server_settings(kind, "")
+    for make in (lambda: dj.Instance(f"{s['host']}:{s['port']}", s["user"], s["password"], use_tls=False),
+                 lambda: dj.Connection(f"{s['host']}:{s['port']}", s["user"], s["password"], use_tls=False)):
+        made = make()
+        connection = made if isinstance(made, dj.Connection) else made.connection
+        try:
+            assert connection.backend.name == kind and connection.is_connected
+        finally:
+            connection.close()

@@ -256,7 +256,7 @@ def test_large_blob(texts):
 
 def test_error_translation(my):
     with pytest.raises(MissingTableError):
-        my.backend.fetch_arrow("SELECT * FROM `djtest_nope`.`nope`")
+        my.backend.fetch_arrow("SELECT * FROM `djf_nope`.`nope`")
     with pytest.raises(QuerySyntaxError):
         my.backend.fetch_arrow("SELEC 1")
     with pytest.raises(QuerySyntaxError):

@@ -122,7 +122,7 @@ def test_split_fetch_reads_one_snapshot(tables, conn, backend_name, monkeypatch)
     from djframe.backends.postgres import PostgresBackend
     from djframe.connection import Connection, make_backend
     _, Item, _ = tables
-    other = Connection(make_backend(conn.settings), conn.settings)
+    other = Connection.over(make_backend(conn.settings), conn.settings)
     begin = PostgresBackend._begin_snapshot
 
     def begin_then_commit_elsewhere(conns, started):

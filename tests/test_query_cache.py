@@ -76,8 +76,8 @@ def test_connection_members(conn, schema):
         assert user == conn.settings["user"]
     assert conn.schemas[schema.database] is schema
     other = dj.Schema.__new__(dj.Schema)
-    other.database = "djtest_registered"
+    other.database = "djf_registered"
     conn.register(other)
-    assert conn.schemas.pop("djtest_registered") is other
+    assert conn.schemas.pop("djf_registered") is other
     conn.connect()  # a fresh session; the tables are still there
     assert conn.is_connected and schema.database in dj.list_schemas(conn)

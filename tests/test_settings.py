@@ -487,3 +487,42 @@ def test_save_template_full(project):
     data = json.loads(path.read_text())
     assert data["jobs"]["stale_timeout"] == 3600 and data["safemode"] is True
     assert "password" not in data["database"] and not (project / ".secrets").exists()
+
+
+# ---- a file written for the reference client: a server, not the embedded default ---------------
+@pytest.mark.parametrize("database, backend", [
+    ({"host": "db.lab.org", "user": "alice"}, "mysql"),
+    ({"host": "db.lab.org:5432"}, "postgresql"),
+    ({"host": "db.lab.org", "port": 5432}, "postgresql"),
+    ({"port": 3307}, "mysql"),
+    ({"host": "db.lab.org", "backend": "postgresql"}, "postgresql"),
+    ({"path": "local.sqlite"}, "sqlite"),
+])
+def test_connection_settings_without_backend_choose_a_server(project, database, backend, caplog):
+    write_config(project, {"database": database})
+    config = Config()
+    with caplog.at_level(logging.INFO, logger="djframe"):
+        assert config.connection_settings()["backend"] == backend
+    inferred = "backend" not in database and backend != "sqlite"
+    assert ("database.backend is not" in caplog.text) == inferred
+
+
+def test_explicit_sqlite_keeps_the_embedded_database(project):
+    write_config(project, {"database": {"backend": "sqlite", "user": "alice"}})
+    assert Config().connection_settings()["backend"] == "sqlite"
+
+
+def test_host_from_the_environment_chooses_a_server(project, monkeypatch):
+    monkeypatch.setenv("DJ_HOST", "127.0.0.1:5432")
+    assert Config().connection_settings()["backend"] == "postgresql"
+
+
+def test_reset_key_forgets_that_it_was_set(project):
+    config = Config()
+    config["database.host"] = "db.lab.org"
+    assert config.connection_settings()["backend"] == "mysql"
+    del config["database.host"]
+    assert config.connection_settings()["backend"] == "sqlite"
+    with config.override(database__host="db.lab.org"):
+        assert config.connection_settings()["backend"] == "mysql"
+    assert config.connection_settings()["backend"] == "sqlite"

@@ -31,10 +31,11 @@ def s3_endpoint():
 
 
 def _bucket(endpoint) -> str:
-    import boto3
+    import s3fs
     name = f"djtest-{uuid.uuid4().hex[:12]}"
-    boto3.client("s3", endpoint_url=f"http://{endpoint}", aws_access_key_id="testing",
-                 aws_secret_access_key="testing", region_name="us-east-1").create_bucket(Bucket=name)
+    fs = s3fs.S3FileSystem(key="testing", secret="testing", skip_instance_cache=True,
+                           client_kwargs={"endpoint_url": f"http://{endpoint}", "region_name": "us-east-1"})
+    fs.call_s3("create_bucket", Bucket=name)
     return name
 
 
@@ -314,7 +315,7 @@ def test_concurrent_identical_hash_inserts(schema, file_store):
     barrier = threading.Barrier(4)
 
     def writer(i):
-        conn = Connection(make_backend(settings), settings)
+        conn = Connection.over(make_backend(settings), settings)
         try:
             barrier.wait()
             dj.FreeTable(conn, schema.database, "same").insert([{"sid": 10 * i + k, "b": payload} for k in range(5)])
