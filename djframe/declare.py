@@ -435,12 +435,13 @@ class _Declaration:
         attrs = list(self.attrs)
         if tier in AUTO_TIERS and not allow_new_pk:
             extra = [a.name for a in attrs if a.in_key and a.name not in self.fk_attrs]
-            if extra:
-                raise DeclarationError(
-                    f"Declaration error in {tier} table `{self.table}`: primary key attribute(s) "
-                    f"{', '.join(f'`{n}`' for n in extra)} do not come from a foreign key. Auto-populated tables take "
-                    "their key from their parents; move them below `---` or set "
-                    "config['jobs.allow_new_pk_fields_in_computed_tables'] = True.")
+            if extra:  # the reference declares these too: a warning, not an error (docs/compatibility.md)
+                warnings.warn(
+                    f"{tier.capitalize()} table `{self.table}`: primary key attribute(s) "
+                    f"{', '.join(f'`{n}`' for n in extra)} do not come from a foreign key, so make() must "
+                    "insert every value of them itself and the job queue works per key of the parents. Usually "
+                    "such rows belong in a Part table; set config['jobs.allow_new_pk_fields_in_computed_tables'] "
+                    "= True to declare this on purpose without the warning.", UserWarning, stacklevel=2)
         if tier == "part":
             self.check_master()
         if job_metadata and tier in AUTO_TIERS:

@@ -318,22 +318,37 @@ def _is_int(v) -> bool:
     return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
+def _whole(v) -> bool:
+    """A value that stands for one integer exactly, as the reference stores it: an int, a bool
+    (0/1), or a float or Decimal with no fraction."""
+    if isinstance(v, (int, np.integer, bool, np.bool_)):
+        return True
+    if isinstance(v, (float, np.floating)):
+        return math.isfinite(v) and float(v).is_integer()
+    return isinstance(v, decimal.Decimal) and v.is_finite() and v == v.to_integral_value()
+
+
 def _integers(column, attr, where, backend):
     lo, hi = INTEGER_RANGES[attr.type.kind]
     expected = f"an integer in {lo}..{hi} ({attr.type.kind})"
     target = _INTEGER_TYPES[attr.type.kind]
+    if isinstance(column, pa.Array) and pa.types.is_boolean(column.type):
+        column = column.cast(pa.int8())
     if isinstance(column, pa.Array) and (pa.types.is_integer(column.type) or pa.types.is_null(column.type)):
         array = column
-    elif isinstance(column, pa.Array) and pa.types.is_floating(column.type):
-        values = column.to_pylist()
-        whole = lambda v: not math.isnan(v) and not math.isinf(v) and float(v).is_integer()  # noqa: E731
-        if not all(v is None or whole(v) for v in values):
-            raise _bad(where, _first_bad(values, whole), expected, "Give whole numbers (no fractions, NaN or inf).")
-        array = pa.array([None if v is None else int(v) for v in values])
+    elif isinstance(column, pa.Array) and pa.types.is_floating(column.type) and len(column) > SMALL:
+        fraction = pc.invert(pc.and_(pc.is_finite(column), pc.equal(pc.floor(column), column)))
+        if pc.any(fraction).as_py():
+            raise _bad(where, _at(column, pc.fill_null(fraction, False)), expected,
+                       "Give whole numbers (no fractions, NaN or inf): storing the value would round it.")
+        array = _exact_ints(column, where, expected, lo, hi)
     else:
         values = _pylist(column)
-        if not all(v is None or _is_int(v) for v in values):
-            raise _bad(where, _first_bad(values, _is_int), expected, "Convert the value to int first.")
+        if not all(v is None or _whole(v) for v in values):
+            hint = ("Give whole numbers (no fractions, NaN or inf): storing the value would round it."
+                    if any(isinstance(v, (float, np.floating, decimal.Decimal)) for v in values)
+                    else "Convert the value to int first.")
+            raise _bad(where, _first_bad(values, _whole), expected, hint)
         try:
             array = pa.array([None if v is None else int(v) for v in values],
                              pa.uint64() if attr.type.kind == "uint64" else pa.int64())
@@ -346,6 +361,15 @@ def _integers(column, attr, where, backend):
             out = pc.equal(array, pa.scalar(low if low < lo else high, array.type))
             raise _bad(where, _at(array, out), expected, "Choose a wider integer type if such values are valid.")
     return array if array.type == target else array.cast(target)
+
+
+def _exact_ints(column: pa.Array, where, expected, lo, hi) -> pa.Array:
+    """Whole floats as int64 (uint64 past 2**63); out-of-range values are reported by the caller."""
+    low, high = _min_max(column)
+    if low < -2.0 ** 63 or high >= 2.0 ** 64:
+        big = pc.or_(pc.less(column, -2.0 ** 63), pc.greater_equal(column, 2.0 ** 64))
+        raise _bad(where, _at(column, big), expected, "Choose a wider integer type if such values are valid.")
+    return column.cast(pa.uint64() if low >= 0 and high >= 2.0 ** 63 else pa.int64())
 
 
 _INTEGER_TYPES = {kind: pa.from_numpy_dtype(np.dtype(kind)) for kind in INTEGER_RANGES}
@@ -422,7 +446,7 @@ def _strings(column, attr, where, backend):
                                          or pa.types.is_null(column.type)):
         array = column if column.type == pa.large_string() else column.cast(pa.large_string())
     else:
-        values = _pylist(column)
+        values = [_as_text(v) for v in _pylist(column)]
         if not all(v is None or isinstance(v, str) for v in values):
             raise _bad(where, _first_bad(values, lambda v: isinstance(v, str)), "a string",
                        "Convert the value with str() first if text is meant.")
@@ -434,6 +458,16 @@ def _strings(column, attr, where, backend):
     if len(array) - array.null_count:
         _check_rules(array, _string_rules(attr), where)
     return array
+
+
+def _as_text(v):
+    """A number given for a string attribute is stored as its text, as the reference stores it
+    (``7`` -> ``'7'``, ``7.5`` -> ``'7.5'``); other values are left for the check to refuse."""
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, decimal.Decimal, np.number)):
+        return v
+    if isinstance(v, (float, np.floating)) and not math.isfinite(v):
+        return v  # NaN or infinity is no text anyone meant
+    return str(v.item() if isinstance(v, np.generic) else v)
 
 
 def _encodable(v) -> bool:
