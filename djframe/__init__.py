@@ -10,12 +10,13 @@ from .connection import Connection, Instance, conn
 from .diagram import Diagram
 from .errors import DataJointError, ThreadSafetyError
 from .parquet import export, read_manifest, restore, verify_export, write_parquet
-from . import cli, deploy, errors, gc, migrate
+from . import blob, cli, deploy, errors, gc, migrate
 from .query.conditions import AndList, Not
 from .query.expression import QueryExpression, Top, U
 from .jobs import Job
 from .populate import AutoPopulate
 from .schema import Schema, VirtualModule, list_schemas, virtual_schema
+from .stale import plan
 from .settings import GlobalConfig as _GlobalConfig
 
 config = _GlobalConfig()  # refused under DJ_THREAD_SAFE; settings.config is the object behind it
@@ -43,5 +44,5 @@ __all__ = [
     "FreeTable", "Imported", "Instance", "Ingest", "Job", "Lookup", "Manual", "MatCell", "MatStruct", "Not", "NpyRef", "ObjectRef",
     "Part", "SchemaCodec", "SparkAdapter", "StorageAdapter",
     "QueryExpression", "Schema", "Table", "ThreadSafetyError", "Top", "U", "ValidationResult", "VirtualModule",
-    "cli", "config", "conn", "deploy", "errors", "export", "gc", "get_codec", "migrate", "get_storage_adapter", "list_codecs", "list_schemas", "logger", "read_manifest", "restore", "verify_export", "virtual_schema", "write_parquet",
+    "blob", "cli", "config", "conn", "deploy", "errors", "export", "gc", "get_codec", "migrate", "get_storage_adapter", "plan", "list_codecs", "list_schemas", "logger", "read_manifest", "restore", "verify_export", "virtual_schema", "write_parquet",
 ]

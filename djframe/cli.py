@@ -5,14 +5,22 @@ The reference client's ``dj`` command, with the same options (``-u``, ``-p``,
 djframe's default database is the embedded SQLite file::
 
     djframe --backend postgresql --host 127.0.0.1:5432 -u postgres -s my_lab:lab
+    djframe --url postgresql://postgres@127.0.0.1:5432/test
+    djframe --sqlite pipeline.db -s my_lab:lab
     python -m djframe -s my_lab:lab        # the connection from dj.config
+
+A database that cannot be reached ends the command with one line naming it and
+what to check (exit status 1), not a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import code
+import contextlib
+import logging
 import re
+from pathlib import Path
 
 _SCHEMA_ALIAS = re.compile(r"^(?P<schema>[A-Za-z0-9_$-]+)(?::(?P<alias>[A-Za-z_][A-Za-z0-9_]*))?$")
 
@@ -28,6 +36,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--password", help="database password (default: from dj.config)")
     p.add_argument("--host", help="database host as host:port (default: from dj.config)")
     p.add_argument("--backend", choices=BACKENDS, help="database backend (default: from dj.config, else sqlite)")
+    add_database_choice(p)
     p.add_argument("-s", "--schemas", nargs="+", default=[], metavar="SCHEMA:ALIAS",
                    help="load schemas as virtual modules, each as schema_name:alias (alias defaults to the name)")
     return p
@@ -52,8 +61,7 @@ def namespace(args, p: argparse.ArgumentParser) -> dict:
     """The REPL's globals: ``dj`` connected as asked, and one virtual module per ``-s`` schema."""
     import djframe as dj
     pairs = schema_aliases(args.schemas, p)
-    given = {"host": args.host, "user": args.user, "password": args.password, "backend": args.backend}
-    connection = dj.conn(**given, reset=True) if any(v is not None for v in given.values()) else dj.conn()
+    connection = connect(connection_request(args, p), p)
     local = {"dj": dj}
     for schema, alias in pairs:
         if schema not in dj.list_schemas(connection):
@@ -68,5 +76,109 @@ def cli(argv: list[str] | None = None, interact=code.interact) -> None:
     args = p.parse_args(argv)
     local = namespace(args, p)
     loaded = ", ".join(name for name in local if name != "dj")
-    banner = "djframe console: `dj` is djframe" + (f"; schemas loaded as {loaded}" if loaded else "")
+    banner = (f"djframe console, connected to {describe_connection(local['dj'].conn())}: `dj` is djframe"
+              + (f"; schemas loaded as {loaded}" if loaded else ""))
     interact(banner=banner, local=local, exitmsg="")
+
+
+# ----- choosing and reaching the database ---------------------------------------------------------
+def add_database_choice(p: argparse.ArgumentParser) -> None:
+    """--url and --sqlite: the whole connection in one option, instead of --backend/--host."""
+    p.add_argument("--url", help="database URL: postgresql://user:password@host:port/dbname, "
+                   "mysql://user@host:port or sqlite:///relative.db (sqlite:////absolute.db)")
+    p.add_argument("--sqlite", metavar="FILE", help="use the SQLite database in FILE (created if missing)")
+
+
+def connection_request(args, p: argparse.ArgumentParser) -> dict:
+    """The dj.conn() arguments the options ask for ({} means dj.config's connection); conflicting
+    options end with a usage error."""
+    if args.url and (args.sqlite or args.host or args.backend):
+        p.error("--url names the whole database: give it without --sqlite, --host or --backend")
+    if args.url:
+        check_url(args.url, p)
+    if args.sqlite:
+        if args.host or args.backend not in (None, "sqlite"):
+            p.error("--sqlite FILE is the embedded database, which has no host: drop --host/--backend, "
+                    "or use --url for a server")
+        return {"url": "sqlite:///" + str(Path(args.sqlite).expanduser().resolve())}
+    given = {"host": args.host, "user": args.user, "password": args.password, "backend": args.backend,
+             "url": args.url}
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def check_url(url: str, p: argparse.ArgumentParser) -> None:
+    from .errors import DataJointError
+    from .settings import parse_url
+    try:
+        parse_url(url)
+    except DataJointError as error:
+        p.error(f"--url: {one_line(error)}")
+
+
+def connect(request: dict, p: argparse.ArgumentParser):
+    """dj.conn() as requested; a failure ends the command with one line naming the database.
+
+    The connection's log lines are held back: the banner (or the failure) names the database.
+    """
+    import djframe as dj
+    try:
+        with quiet_log():
+            return dj.conn(**request, reset=True) if request else dj.conn()
+    except Exception as error:
+        p.exit(1, f"djframe: {connection_failure(error, requested_database(request))}\n")
+
+
+@contextlib.contextmanager
+def quiet_log():
+    """Hold back djframe's info lines (a filter: dj.config resets the logger's level)."""
+    log = logging.getLogger("djframe")
+    only_warnings = logging.Filter()
+    only_warnings.filter = lambda record: record.levelno >= logging.WARNING
+    log.addFilter(only_warnings)
+    try:
+        yield
+    finally:
+        log.removeFilter(only_warnings)
+
+
+def requested_database(request: dict) -> str:
+    """'mysql at 127.0.0.1:1 as root' / 'sqlite at /path/x.db': what the request reaches, no password."""
+    from .settings import config
+    keys = {"host": "database.host", "user": "database.user", "password": "database.password",
+            "backend": "database.backend", "url": "database.url"}
+    try:
+        with quiet_log(), config.override(**{keys[k]: v for k, v in request.items()}):
+            return describe_settings(config.connection_settings())
+    except Exception as error:
+        return f"the database asked for ({one_line(error)})"
+
+
+def describe_settings(settings: dict) -> str:
+    if settings["backend"] == "sqlite":
+        return f"sqlite at {settings['path']}"
+    user = f" as {settings['user']!r}" if settings.get("user") else ""
+    return f"{settings['backend']} at {settings['host']}:{settings['port']}{user}"
+
+
+def describe_connection(connection) -> str:
+    try:
+        return describe_settings(connection.settings)
+    except (AttributeError, KeyError, TypeError):
+        return connection.backend.name
+
+
+def connection_failure(error: Exception, database: str) -> str:
+    """One line: which database could not be reached, why, and what to check."""
+    reason = one_line(error)
+    if "sqlite at" in database:
+        check = "check that the file's folder exists and is writable, or choose another file with --sqlite"
+    else:
+        check = ("check that the server is running and reachable at that host and port (--host host:port), the "
+                 "user and password (-u, -p) and the backend (--backend), or give the whole address with --url")
+    if not reason.lower().startswith("cannot connect"):  # the backends' messages name the server already
+        reason = f"cannot connect to {database}: {reason}"
+    return f"{reason.rstrip('.')}. To fix: {check}."
+
+
+def one_line(error: Exception) -> str:
+    return " ".join(str(error).split()) or type(error).__name__

@@ -10,7 +10,7 @@ import logging
 from contextlib import contextmanager
 
 from .backends.base import Backend
-from .errors import DataJointError, TransactionError
+from .errors import DataJointError, LostConnectionError, TransactionError
 from .settings import refuse_in_thread_safe_mode
 
 logger = logging.getLogger("djframe")
@@ -83,6 +83,8 @@ class Connection:
         self._specs: dict = {}
         self._schema_catalog: dict = {}  # schema -> (foreign keys, lineage), for loading specs
         self._dependencies = None
+        self._closed = False
+        self._transaction_lost = False
 
     @property
     def config(self):
@@ -133,19 +135,29 @@ class Connection:
             pass
         self.backend = make_backend(self.settings)
         self._in_transaction = False
+        self._closed = False
+
     @property
     def backend_name(self) -> str:
         return self.backend.name
 
     def __repr__(self):
+        state = "connected" if self.is_connected else "disconnected"
+        return f"DataJoint connection ({state}) {self.address}"
+
+    @property
+    def address(self) -> str:
+        """Where this connection goes, as a URL without the password."""
         s = self.settings
         if self.backend.name == "sqlite":
-            return f"DataJoint connection (sqlite) {s.get('path')}"
+            return f"sqlite:///{s.get('path')}"
         db = f"/{s['database_name']}" if s.get("database_name") and self.backend.name == "postgresql" else ""
-        return f"DataJoint connection ({self.backend.name}) {s.get('user')}@{s.get('host')}:{s.get('port')}{db}"
+        return f"{self.backend.name}://{s.get('user')}@{s.get('host')}:{s.get('port')}{db}"
 
     @property
     def is_connected(self) -> bool:
+        if self._closed:
+            return False
         try:
             self.backend.fetch_rows("SELECT 1")
             return True
@@ -157,6 +169,7 @@ class Connection:
 
     def close(self):
         self.backend.close()
+        self._closed = True
 
     def __enter__(self):
         return self
@@ -164,11 +177,31 @@ class Connection:
     def __exit__(self, *exc):
         self.close()
 
-    def query(self, sql: str, args=None):
-        """Run raw SQL and return its rows (an escape hatch; prefer query expressions)."""
-        if sql.lstrip().upper().startswith(("SELECT", "WITH", "SHOW", "PRAGMA", "EXPLAIN")):
-            return self.backend.fetch_rows(sql, args)
-        return self.backend.execute(sql, args)
+    def query(self, sql: str, args=(), *, as_dict=False, suppress_warnings=True, reconnect=None) -> "QueryCursor":
+        """Run raw SQL (``%s`` placeholders for ``args``) and return a DB-API style cursor over its rows:
+        an escape hatch; prefer query expressions. A closed or lost connection is opened again first
+        (``reconnect``, default ``database.reconnect``) unless a transaction was open, since its work
+        is gone: that is a LostConnectionError."""
+        if self._closed or (reconnect is not False and not self._in_transaction and not self._alive_or_none()):
+            self._reopen(reconnect)
+        names, rows, count = self.backend.run_query(sql, args)
+        return QueryCursor(names, rows, count, as_dict)
+
+    def _alive_or_none(self) -> bool:
+        """True unless the backend already knows its link is gone (no round trip)."""
+        return not getattr(self.backend, "is_closed", lambda: False)()
+
+    def _reopen(self, reconnect) -> None:
+        if self._in_transaction:
+            self._transaction_lost = True  # told to the caller now; its `with conn.transaction` commits nothing
+            raise LostConnectionError("The connection was closed inside a transaction, whose changes are lost. "
+                                      "Cancel the transaction (or leave its `with` block) and run it again.")
+        if reconnect is None:
+            reconnect = self.config["database.reconnect"]
+        if not reconnect:
+            raise LostConnectionError(f"The connection to {self.address} is closed. Call conn.connect() or pass "
+                                      "reconnect=True.")
+        self.connect()
 
     # ----- transactions ---------------------------------------------------------------
     @property
@@ -206,7 +239,15 @@ class Connection:
     def cancel_transaction(self):
         self._require_transaction("cancel")
         self._in_transaction = False
-        self.backend.rollback()
+        try:
+            self.backend.rollback()
+        except Exception:
+            if not self._closed and self.is_connected:
+                raise
+            # the link is gone and the server has rolled the transaction back itself: the error that
+            # cancelled it is what the caller must see, not this one
+            logger.warning("The connection to %s was lost; its open transaction was rolled back by the server.",
+                           self.address)
         for undo in self.__dict__.pop("_on_rollback", ()):  # remove store objects the rolled-back rows referenced
             undo()
         self._specs.clear()
@@ -222,13 +263,18 @@ class Connection:
     def transaction(self):
         """`with conn.transaction:` commits on success and rolls back on any exception."""
         self.start_transaction()
+        self._transaction_lost = False
         try:
             yield self
         except BaseException:
             self.cancel_transaction()
             raise
         else:
-            self.commit_transaction()
+            if self._transaction_lost:  # the LostConnectionError raised inside the block was handled there
+                logger.warning("The transaction's connection was lost inside the block: nothing was committed.")
+                self.cancel_transaction()  # also removes store objects its rows referenced
+            else:
+                self.commit_transaction()
 
     @contextmanager
     def atomic(self):
@@ -286,12 +332,50 @@ class Connection:
         self._dependencies = None
 
     @property
+    def adapter(self):
+        """The reference's database adapter, for the calls user code makes of it (quote_identifier)."""
+        backend = self.backend
+        return type("Adapter", (), {"backend": backend, "quote_identifier": staticmethod(backend.quote)})()
+
+    @property
     def dependencies(self):
         """The foreign-key graph of every schema on the server (loaded lazily)."""
         if self._dependencies is None:
             from .dependencies import Dependencies
-            self._dependencies = Dependencies.load(self.backend)
+            self._dependencies = Dependencies.from_backend(self.backend, self)
         return self._dependencies
+
+
+class QueryCursor:
+    """The rows of one `Connection.query`, read like a DB-API cursor (fetchone, fetchall, iteration)."""
+
+    def __init__(self, names, rows, rowcount, as_dict=False):
+        self.description = [(n, None, None, None, None, None, None) for n in names] if names else None
+        self.rowcount = rowcount
+        self._rows = [dict(zip(names, r)) for r in rows] if as_dict and names else [tuple(r) for r in rows]
+        self._at = 0
+
+    def fetchone(self):
+        if self._at >= len(self._rows):
+            return None
+        self._at += 1
+        return self._rows[self._at - 1]
+
+    def fetchmany(self, size=1):
+        rows = self._rows[self._at:self._at + size]
+        self._at += len(rows)
+        return rows
+
+    def fetchall(self):
+        rows = self._rows[self._at:]
+        self._at = len(self._rows)
+        return rows
+
+    def __iter__(self):
+        return iter(self.fetchall())
+
+    def close(self):
+        self._rows, self._at = [], 0
 
 
 _connection: Connection | None = None
@@ -301,8 +385,8 @@ def conn(host=None, user=None, password=None, *, reset=False, backend=None, url=
     """The shared connection, created from `dj.config` on first use."""
     global _connection
     refuse_in_thread_safe_mode("dj.conn()")
-    if _connection is not None and not reset and not any((host, user, password, backend, url)):
-        return _connection
+    if _connection is not None and not reset:
+        return _connection  # as the reference: arguments count only for a new connection
     from .settings import config
     overrides = {k: v for k, v in {"database.host": host, "database.user": user,
                                    "database.password": password, "database.backend": backend,

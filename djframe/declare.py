@@ -53,6 +53,16 @@ def to_camel_case(table_name: str) -> str:
     return re.sub(r"(?:^|_)([a-zA-Z0-9])", lambda m: m.group(1).upper(), base)
 
 
+def is_camel_case(name: str) -> bool:
+    """True for a valid table class name (`AllGroups`; not `allGroups`, `All_Groups`)."""
+    return bool(_CLASS_NAME.match(name))
+
+
+def from_camel_case(class_name: str) -> str:
+    """`AllGroups` -> `all_groups`, refusing names that are not CamelCase (as table names are made)."""
+    return to_snake_case(validate_class_name(class_name))
+
+
 def validate_class_name(name: str) -> str:
     """Return the class name fit for a table name; underscores warn and are dropped."""
     if "_" in name:
@@ -456,11 +466,13 @@ class _Declaration:
                          {a.name: a.lineage for a in attrs if a.lineage})
 
     def check_master(self) -> None:
-        """A part must reference its master: any FK at all, and the master itself when the name tells it."""
+        """A part must reference its master, directly (`-> master`) or through another part of the same
+        master (`-> master.Child`), so that deleting a master row reaches every part row under it."""
         cut = self.table.rfind("__")
         master = self.table[:cut] if cut > 0 and self.table[:cut].strip("#_") else None
         if not self.fks or (master and not any(
-                (fk.parent_schema, fk.parent_table) == (self.schema, master) for fk in self.fks)):
+                fk.parent_schema == self.schema and fk.parent_table.split("__")[:len(master.split("__"))]
+                == master.split("__") for fk in self.fks)):
             raise DeclarationError(f"Declaration error in part table `{self.table}`: a part table must reference its "
                                    f"master{f' `{master}`' if master else ''}; add `-> master` as its first line.")
 

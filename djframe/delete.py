@@ -11,6 +11,7 @@ nothing is deleted unless the user says yes.
 from __future__ import annotations
 
 import logging
+import warnings
 
 from .errors import DataJointError, TransactionError
 from .query import conditions as c
@@ -22,10 +23,42 @@ PART_INTEGRITY = ("enforce", "ignore", "cascade")
 
 
 def _ask(question: str) -> bool:
+    """Yes only when the user types yes; end of input (a closed stdin, a script) is a no."""
     answer = ""
     while answer not in ("yes", "no"):
-        answer = input(f"{question} [yes, No]: ").strip().lower() or "no"
+        try:
+            answer = input(f"{question} [yes, No]: ").strip().lower() or "no"
+        except EOFError:
+            print("\nNo answer (end of input): treated as no, nothing was changed. Pass prompt=False to "
+                  "proceed without asking.")
+            return False
     return answer == "yes"
+
+
+LEGACY_DELETE_ARGUMENTS = {"safemode": "prompt", "force_parts": "part_integrity", "force_masters": "part_integrity"}
+
+
+def legacy_delete_arguments(prompt, part_integrity, legacy: dict, verb="delete"):
+    """(prompt, part_integrity) from DataJoint 0.14's spellings (safemode=, force_parts=,
+    force_masters=), which old scripts and tutorials still pass; a warning says the new name."""
+    for name in legacy:
+        if name not in LEGACY_DELETE_ARGUMENTS:
+            raise TypeError(f"{verb}() got an unexpected keyword argument {name!r}")
+    if "safemode" in legacy:
+        if prompt is not None:
+            raise DataJointError(f"{verb}() got both safemode= and prompt=; pass only prompt= (safemode= is "
+                                 "its DataJoint 0.14 name).")
+        warnings.warn(f"{verb}(safemode=...) is DataJoint 0.14's spelling; use prompt=...", DeprecationWarning,
+                      stacklevel=3)
+        prompt = bool(legacy["safemode"])
+    forced = [name for name in ("force_masters", "force_parts") if legacy.get(name)]
+    if forced:
+        if part_integrity != "enforce":
+            raise DataJointError(f"{verb}() got both {forced[0]}= and part_integrity=; pass only part_integrity=.")
+        part_integrity = "cascade" if "force_masters" in forced else "ignore"
+        warnings.warn(f"{verb}({forced[0]}=True) is DataJoint 0.14's spelling; use part_integrity="
+                      f"{part_integrity!r}", DeprecationWarning, stacklevel=3)
+    return prompt, part_integrity
 
 
 def _safemode(prompt, connection):
@@ -54,7 +87,9 @@ def cascade_plan(table, extra_roots=()):
     """
     from .table import FreeTable
     deps = table.connection.dependencies
-    roots = {table._graph_node: own_condition(table), **dict(extra_roots)}
+    roots = {table._graph_node: own_condition(table)}
+    for node, condition in extra_roots:
+        roots[node] = c.simplify_or((roots[node], condition)) if node in roots else condition
     reached = set().union(*(deps.descendants(node) for node in roots))
     restricted = {}
     for node in deps.topological(reached):
@@ -69,28 +104,62 @@ def cascade_plan(table, extra_roots=()):
     return list(restricted.values())
 
 
-def _masters_to_add(plan, roots) -> dict:
-    """part_integrity='cascade': the master rows of the part rows the plan deletes (materialised now,
-    since the part rows are gone by the time the masters are deleted)."""
+def is_part_of(node, master) -> bool:
+    return node[0] == master[0] and node[1].startswith(master[1] + "__") and master_of(node[1]) == master[1]
+
+
+def _toward_parent(expr, fk) -> c.Condition:
+    """The parent rows that `expr`'s rows reference through `fk` (renamed attributes reversed)."""
+    renames = {parent: child for child, parent in fk.attr_map if child != parent}
+    source = expr.proj(*[ch for ch, pa in fk.attr_map if ch == pa], **renames)
+    return c.InQuery(source._node, tuple(fk.parent_attributes))
+
+
+def master_rows_of(part, master_node):
+    """The master rows owning `part`'s rows: up the foreign keys to the master, directly
+    (primary or secondary `-> master`) or through other parts of the same master."""
     from .table import FreeTable
-    added = {}
+    deps, frontier, terms = part.connection.dependencies, [part], []
+    while frontier:
+        expr = frontier.pop()
+        for parent, fk in deps.edges_to_parents(expr._graph_node):
+            if parent == master_node:
+                terms.append(_toward_parent(expr, fk))
+            elif is_part_of(parent, master_node) and parent != expr._graph_node:
+                frontier.append(FreeTable(part.connection, *parent).restrict(_toward_parent(expr, fk),
+                                                                             semantic_check=False))
+    return FreeTable(part.connection, *master_node).restrict(c.simplify_or(tuple(terms)), semantic_check=False)
+
+
+def _master_keys(plan) -> dict:
+    """part_integrity='cascade': for each master of a part the plan reaches, the keys of the master
+    rows owning the part rows it deletes, materialised now (the part rows are gone by the time the
+    masters are deleted); a master whose parts lose no rows is still there, with no keys."""
+    keys = {}
     for expr in plan:
         if expr.tier != "part":
             continue
         node = (expr.database, master_of(expr.table_name))
-        if node in roots:
-            continue
-        master = FreeTable(expr.connection, *node)
-        keys = master.restrict(expr.proj(), semantic_check=False).keys()
-        if keys:
-            added[node] = c.make_condition(keys, master.heading)
-    return added
+        master = master_rows_of(expr, node)
+        rows = keys.setdefault(node, set())
+        rows.update(tuple(row[k] for k in master.primary_key) for row in master.keys())
+    return keys
 
 
-def cascade_delete(table, transaction=True, prompt=None, part_integrity="enforce") -> int:
+def _key_condition(master_node, key_rows, connection) -> c.Condition:
+    from .table import FreeTable
+    master = FreeTable(connection, *master_node)
+    if not key_rows:
+        return c.FalseCond()
+    names = master.primary_key
+    return c.make_condition([dict(zip(names, row)) for row in sorted(key_rows, key=repr)], master.heading)
+
+
+def cascade_delete(table, transaction=True, prompt=None, part_integrity="enforce", **legacy) -> int:
     """Delete the restricted rows of `table` and everything that depends on them; return the count of `table`'s."""
+    prompt, part_integrity = legacy_delete_arguments(prompt, part_integrity, legacy)
     if part_integrity not in PART_INTEGRITY:
-        raise ValueError(f"part_integrity must be one of {PART_INTEGRITY}, got {part_integrity!r}")
+        raise ValueError(f"part_integrity must be 'enforce', 'ignore', or 'cascade', got {part_integrity!r}")
     connection = table.connection
     prompt = _safemode(prompt, table.connection)
     if table.tier == "part" and part_integrity == "enforce":
@@ -114,11 +183,13 @@ def delete_plan(table, part_integrity):
     added (and cascaded from) when ``part_integrity="cascade"``; what Diagram.cascade shows."""
     plan, roots = cascade_plan(table), {}
     while part_integrity == "cascade":
-        added = _masters_to_add(plan, roots)
-        if not added:
+        found = _master_keys(plan)
+        grown = {node: roots.get(node, set()) | rows for node, rows in found.items()}
+        if all(node in roots and rows == roots[node] for node, rows in grown.items()):
             break
-        roots.update(added)
-        plan = cascade_plan(table, roots.items())
+        roots.update(grown)
+        plan = cascade_plan(table, [(node, _key_condition(node, rows, table.connection))
+                                    for node, rows in roots.items()])
     return plan
 
 
@@ -164,16 +235,18 @@ def _check_part_integrity(plan, counts):
         master = by_node.get((expr.database, master_of(expr.table_name)))
         if master is None or not counts.get(master.full_table_name):
             raise DataJointError(
-                f"The delete would remove rows of the part table {expr.full_table_name} but none of its master "
-                f"`{master_of(expr.table_name)}`. Delete from the master instead, or pass part_integrity='cascade' "
-                "(delete the masters too) or 'ignore'.")
+                f"Attempt to delete part table {expr.full_table_name} before its master "
+                f"`{master_of(expr.table_name)}`: the delete reaches part rows but none of their master rows. "
+                "Delete from the master instead, or pass part_integrity='cascade' (delete the masters too) "
+                "or 'ignore'.")
 
 
 def cascade_drop(table, prompt=None, part_integrity="enforce"):
     """Drop `table` and every table that depends on it, leaves first, after listing them."""
     from .table import FreeTable
     if part_integrity not in ("enforce", "ignore"):
-        raise ValueError(f"part_integrity for drop must be 'enforce' or 'ignore', got {part_integrity!r}")
+        raise ValueError("part_integrity must be 'enforce' or 'ignore' for drop ('cascade' applies to delete "
+                         f"only), got {part_integrity!r}")
     table._check_schema_change("drop")
     if table.tier == "part" and part_integrity == "enforce":
         raise DataJointError(f"Cannot drop the part table {table.full_table_name} on its own: drop its master, "

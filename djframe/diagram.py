@@ -140,6 +140,11 @@ class Diagram:
                            attr_map=dict(fk.attr_map), aliased=fk.aliased, multi=not self._one_to_one(child, fk))
         return graph
 
+    def _make_graph(self) -> nx.MultiDiGraph:
+        """The graph as drawn: nodes named by their labels (class names where known)."""
+        graph = self.graph
+        return nx.relabel_nodes(graph, {name: data["label"] for name, data in graph.nodes(data=True)})
+
     # the read-only graph queries of networkx, as on the reference's Diagram (a networkx DiGraph)
     _GRAPH_QUERIES = frozenset({"nodes", "edges", "predecessors", "successors", "in_degree", "out_degree", "degree",
                                 "has_node", "has_edge", "number_of_nodes", "number_of_edges", "in_edges",
@@ -243,8 +248,10 @@ class Diagram:
         return out
 
     @classmethod
-    def trace(cls, table_expr) -> "Diagram":
-        """`table_expr` and its ancestors, each restricted to the rows `table_expr` references (through any path)."""
+    def trace(cls, table_expr, key=None) -> "Diagram":
+        """`table_expr` and its ancestors, each restricted to the rows `table_expr` references (through any path).
+        With `key` (a primary key of `table_expr`), the rows a row with that key references, whether or
+        not it exists yet: ``self.upstream`` inside make()."""
         from .delete import own_condition
         table = _seed_table(table_expr, "trace")
         seed, deps = table._graph_node, table.connection.dependencies
@@ -254,7 +261,9 @@ class Diagram:
         for node in reversed(nodes):
             if node == seed:
                 continue
-            terms = [_references_parent(out._restricted(child, conditions), fk)
+            terms = [_key_references(out._connection, node, fk, key)
+                     if child == seed and key is not None and all(a in key for a in fk.child_attributes)
+                     else _references_parent(out._restricted(child, conditions), fk)
                      for child, fk in deps.edges_to_children(node) if child in conditions]
             conditions[node] = c.simplify_or(tuple(terms))
         out._nodes, out._expanded = set(nodes), set(nodes)
@@ -334,7 +343,9 @@ class Diagram:
         node = self._find(key)
         if node not in self._nodes:
             shown = ", ".join(self._labels()[n] for n in self._ordered())
-            raise DataJointError(f"Table {key!r} is not in this diagram (tables: {shown}).")
+            why = " (a trace holds the traced table and its ancestors only)" if self._mode == "trace" else ""
+            kind = "trace" if self._mode == "trace" else "diagram"
+            raise DataJointError(f"Table {key!r} is not in this {kind}{why}; its tables: {shown}.")
         if isinstance(key, type) and issubclass(key, Table):
             key = key()
         if not isinstance(key, Table):
@@ -403,8 +414,8 @@ class Diagram:
         return "\n".join(heading.primary_key + ["---"] + heading.secondary_attributes)
 
     # ----- text output -----------------------------------------------------------------------
-    def make_dot(self, theme=None) -> str:
-        """Graphviz DOT source text of the diagram (no Graphviz needed)."""
+    def make_dot(self, theme=None) -> "DotText":
+        """Graphviz DOT source text of the diagram (no Graphviz needed); pydot's graph methods work on it."""
         config = self._connection.config
         palette = _PALETTES[_theme(theme or config["display.diagram_theme"])]
         nodes, edges = self._model()
@@ -425,7 +436,7 @@ class Diagram:
         for i, (src, dst, props) in enumerate(edges):
             out += _dot_edge(i, src, dst, props, palette)
         out.append("}")
-        return "\n".join(out) + "\n"
+        return DotText("\n".join(out) + "\n")
 
     def make_mermaid(self) -> str:
         """Mermaid flowchart text (renders on GitHub, in Jupyter/Markdown, or at mermaid.live)."""
@@ -475,14 +486,8 @@ class Diagram:
         return io.BytesIO(_run_dot(self.make_dot(), "png", "PNG"))
 
     def make_image(self):
-        """The diagram as an image array (needs Graphviz and matplotlib)."""
-        png = self.make_png()
-        try:
-            import matplotlib.image as mpimg
-        except ImportError:
-            raise DataJointError("make_image() needs matplotlib (pip install matplotlib); use make_png() or "
-                                 "save('diagram.svg') instead.") from None
-        return mpimg.imread(png)
+        """The diagram as an image array, height x width x channels of floats in 0..1 (needs Graphviz)."""
+        return png_to_array(self.make_png().getvalue())
 
     def draw(self):
         """Show the diagram: inline in a notebook, else in a matplotlib window."""
@@ -517,6 +522,11 @@ class Diagram:
         return ("<div class='djframe-diagram'><pre class='mermaid'>" + html.escape(self.make_mermaid()) + "</pre>"
                 "<p style='font-size:80%'>Mermaid text: install Graphviz (the <code>dot</code> program) to see the "
                 "diagram drawn here.</p></div>")
+
+    def _repr_svg_(self) -> str:
+        """The SVG element alone (no XML prolog), as notebooks embed it."""
+        svg = self.svg_string()
+        return svg[svg.find("<svg"):].rstrip()
 
     def _repr_html_(self) -> str:
         return self.svg_string() if graphviz_available() else self._html_fallback()
@@ -638,6 +648,14 @@ def _references_parent(child, fk) -> c.Condition:
     return c.InQuery(source._node, tuple(fk.parent_attributes))
 
 
+def _key_references(connection, parent_node, fk, key) -> c.Condition:
+    """Condition on the parent: the row that a child row with primary key `key` references through `fk`."""
+    from .delete import own_condition
+    from .table import FreeTable
+    parent = FreeTable(connection, *parent_node)
+    return own_condition(parent.restrict({pa: key[ch] for ch, pa in fk.attr_map}, semantic_check=False))
+
+
 def _references_child(parent, fk) -> c.Condition:
     """Condition on the child: rows whose `fk` references a restricted `parent` row."""
     renames = {ch: pa for ch, pa in fk.attr_map if ch != pa}
@@ -741,3 +759,105 @@ def _run_dot(dot_text: str, fmt: str, what: str) -> bytes:
         raise DataJointError(f"Graphviz failed to render the diagram as {what}: "
                              f"{result.stderr.decode('utf-8', 'replace').strip()}")
     return result.stdout
+
+
+diagram_active = True  # the reference's flag: diagrams can be built and drawn as DOT/Mermaid text here
+
+
+class DotText(str):
+    """DOT source text that also answers pydot's graph methods (get_nodes(), get_edges(), ...),
+    which code written for the reference's make_dot() calls."""
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.pydot(name), name)
+
+    def pydot(self, what="pydot"):
+        """The text parsed by pydot."""
+        try:
+            import pydot
+        except ImportError:
+            raise AttributeError(f"make_dot() returned DOT text; {what}() needs pydot (pip install pydot)") from None
+        return pydot.graph_from_dot_data(str(self))[0]
+
+    def create(self, prog=None, format="ps", encoding=None) -> bytes:
+        """Rendered by djframe's Graphviz (`dot` or graphviz-pure), as pydot's create() renders."""
+        return _run_dot(str(self), format, format.upper())
+
+    def create_svg(self) -> bytes:
+        return self.create(format="svg")
+
+    def create_png(self) -> bytes:
+        return self.create(format="png")
+
+    def get_nodes(self):
+        """Every node, including those drawn inside a schema's cluster."""
+        graphs, nodes = [self.pydot("get_nodes")], []
+        while graphs:
+            graph = graphs.pop(0)
+            nodes += [n for n in graph.get_nodes() if n.get_name() not in ("graph", "node", "edge")]
+            graphs += graph.get_subgraphs()
+        return nodes
+
+
+def png_to_array(png: bytes):
+    """Decode a PNG (8-bit, not interlaced: what Graphviz writes) to a float array in 0..1, as
+    matplotlib's imread does, without needing matplotlib."""
+    import struct
+    import zlib
+
+    import numpy as np
+    if png[:8] != b"\x89PNG\r\n\x1a\n":
+        raise DataJointError("make_image(): the renderer did not return a PNG image.")
+    pos, chunks, header, palette = 8, [], None, None
+    while pos < len(png):
+        length, kind = struct.unpack(">I4s", png[pos:pos + 8])
+        data = png[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", data)
+        elif kind == b"PLTE":
+            palette = np.frombuffer(data, np.uint8).reshape(-1, 3)
+        elif kind == b"IDAT":
+            chunks.append(data)
+        pos += 12 + length
+    width, height, depth, color, _, _, interlace = header
+    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[color]
+    if depth != 8 or interlace:
+        raise DataJointError(f"make_image(): cannot decode a {depth}-bit{' interlaced' if interlace else ''} PNG; "
+                             "install matplotlib and use matplotlib.image.imread(diagram.make_png()).")
+    raw = np.frombuffer(zlib.decompress(b"".join(chunks)), np.uint8).reshape(height, 1 + width * channels)
+    image = _unfilter(raw, channels).reshape(height, width, channels)
+    if color == 3:
+        image = palette[image[..., 0]]
+    elif color in (0, 4):
+        image = np.concatenate([np.repeat(image[..., :1], 3, axis=2), image[..., 1:]], axis=2)
+    return image.astype(np.float32) / 255
+
+
+def _unfilter(raw, bpp):
+    """Undo PNG's per-row filters (None, Sub, Up, Average, Paeth)."""
+    import numpy as np
+    width = raw.shape[1] - 1
+    rows = np.zeros((raw.shape[0], width), np.uint8)
+    prev = [0] * width
+    for y in range(raw.shape[0]):
+        kind, line = int(raw[y, 0]), raw[y, 1:].tolist()
+        if kind == 2:
+            line = [(v + u) & 0xFF for v, u in zip(line, prev)]
+        elif kind in (1, 3, 4):
+            for x in range(width):
+                left = line[x - bpp] if x >= bpp else 0
+                if kind == 1:
+                    guess = left
+                elif kind == 3:
+                    guess = (left + prev[x]) >> 1
+                else:
+                    up, corner = prev[x], (prev[x - bpp] if x >= bpp else 0)
+                    p = left + up - corner
+                    pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
+                    guess = left if pa <= pb and pa <= pc else (up if pb <= pc else corner)
+                line[x] = (line[x] + guess) & 0xFF
+        rows[y] = line
+        prev = line
+    return rows

@@ -41,8 +41,8 @@ class IntegrityError(QueryError):
     """A foreign-key constraint was violated."""
 
 
-class UnknownAttributeError(QueryError):
-    """An attribute name that is not in the heading."""
+class UnknownAttributeError(QueryError, KeyError):
+    """An attribute name that is not in the heading (a KeyError too, as the reference raises)."""
 
 
 class MissingAttributeError(QueryError):
@@ -67,6 +67,10 @@ class ThreadSafetyError(DataJointError):
 
 class DeclarationError(DataJointError):
     """A table definition that cannot be declared."""
+
+
+class MissingDefinitionError(DeclarationError, NotImplementedError):
+    """A table class without a `definition` attribute (NotImplementedError too, as the reference raises)."""
 
 
 class UnsupportedAlterError(DeclarationError, NotImplementedError):

@@ -24,7 +24,8 @@ class GarbageCollector:
 
     def __init__(self, *schemas, store: str | None = None, config=None):
         if not schemas:
-            raise DataJointError("GarbageCollector needs at least one schema.")
+            raise DataJointError("At least one schema must be provided: GarbageCollector(schema, ..., store=name) "
+                                 "collects the objects of the given schemas only.")
         self.schemas = schemas
         self.config = config if config is not None else schemas[0].connection.config
         self.store = get_store(store, config=self.config)

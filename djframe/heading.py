@@ -7,11 +7,13 @@ catalog (see `catalog.py`), so any process can use a table without its class.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import re
+from dataclasses import dataclass, field, fields, replace
 
+import numpy as np
 import pyarrow as pa
 
-from .errors import UnknownAttributeError
+from .errors import DataJointError, UnknownAttributeError
 from .types import CoreType, arrow_type
 
 
@@ -58,8 +60,85 @@ class Attribute:
     def original_type(self) -> str:
         return self.type.text
 
+    # ----- the reference's classification flags (read by user code and tools) ---------------
+    @property
+    def numeric(self) -> bool:
+        """Integer, float, decimal or bool (core or native SQL type)."""
+        return self.type.is_numeric or (self.type.kind == "native" and bool(_NATIVE_NUMERIC.match(self.type.text)))
+
+    @property
+    def string(self) -> bool:
+        return self.type.is_string or (self.type.kind == "native" and bool(_NATIVE_STRING.match(self.type.text)))
+
+    @property
+    def uuid(self) -> bool:
+        return self.type.kind == "uuid"
+
+    @property
+    def json(self) -> bool:
+        """The json type, or a codec that itself stores JSON (``<object@>``, ``<hash@>``; as the reference
+        reports it, ``<blob@>`` is not: its blob bytes go to an inner ``<hash>``)."""
+        if self.type.kind != "codec":
+            return self.type.kind == "json"
+        try:
+            chain = self._codec_chain()
+        except DataJointError:  # an unregistered codec: nothing is known about its storage
+            return False
+        return len(chain) == 1 and self.type.storage.kind == "json"
+
+    @property
+    def is_hidden(self) -> bool:
+        return self.hidden
+
+    @property
+    def attribute_expression(self) -> str | None:
+        return self.expression
+
+    @property
+    def dtype(self):
+        """The numpy type of this attribute's column in a structured array (`Heading.as_dtype`)."""
+        if not self.numeric or self.type.kind == "decimal" or (self.type.kind == "native" and
+                                                              self.type.text.startswith("numeric")):
+            return object
+        if self.type.kind in ("float32", "float64") or _NATIVE_FLOAT.match(self.type.text):
+            return np.float64
+        return np.int64
+
+    @property
+    def is_hash_object(self) -> bool:
+        """Content-addressed in a store (``<hash@>``, ``<blob@>``, ``<attach@>``): garbage-collected by hash."""
+        chain = self._codec_chain()
+        return any(codec.name == "hash" for codec, store in chain) and self.type.store is not None
+
+    @property
+    def is_schema_object(self) -> bool:
+        """Stored at a schema-addressed path (``<object@>``, ``<npy@>`` and their subclasses)."""
+        from .codecs.object import SchemaCodec
+        chain = self._codec_chain()
+        return bool(chain) and isinstance(chain[0][0], SchemaCodec)
+
+    def _codec_chain(self) -> list:
+        if self.type.kind != "codec":
+            return []
+        from .codecs import resolve_chain
+        return resolve_chain(self.type.codec, self.type.store)[0]
+
+    def todict(self) -> dict:
+        """The attribute's fields as a dict."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
     def evolve(self, **changes) -> "Attribute":
         return replace(self, **changes)
+
+
+default_attribute_properties = {  # keyword arguments of a plain attribute: Attribute(**{**these, name=..., type=...})
+    f.name: f.default for f in fields(Attribute) if f.name not in ("name", "type")}
+
+
+_NATIVE_NUMERIC = re.compile(r"^(tiny|small|medium|big)?int|^integer|^(big)?serial|^float|^double|^real|^numeric"
+                             r"|^decimal|^bool")
+_NATIVE_FLOAT = re.compile(r"^(float|double|real)")
+_NATIVE_STRING = re.compile(r"^(char|varchar|character|enum|(tiny|medium|long)?text)")
 
 
 @dataclass(frozen=True)
@@ -101,6 +180,28 @@ class Heading:
     @property
     def non_blobs(self) -> list[str]:
         return [a.name for a in self.all_attributes if not a.is_blob and not a.hidden]
+
+    @property
+    def _attributes(self) -> dict[str, Attribute]:
+        """All attributes, hidden ones included (the reference's name, which tools read)."""
+        return dict(self._by_name)
+
+    @property
+    def as_dtype(self) -> np.dtype:
+        """The numpy structured dtype of rows of this heading (for ``np.array(rows, heading.as_dtype)``)."""
+        return np.dtype([(a.name, a.dtype) for a in self.all_attributes if not a.hidden])
+
+    @property
+    def has_autoincrement(self) -> bool:
+        return any(a.autoincrement for a in self.all_attributes)
+
+    @property
+    def hash_objects(self) -> list[str]:
+        return [a.name for a in self.all_attributes if not a.hidden and a.is_hash_object]
+
+    @property
+    def schema_objects(self) -> list[str]:
+        return [a.name for a in self.all_attributes if not a.hidden and a.is_schema_object]
 
     def __getitem__(self, name: str) -> Attribute:
         try:

@@ -20,13 +20,16 @@ import subprocess
 from .errors import DataJointError
 from .query.compile import Compiler
 from .query.conditions import AndList, Not
+from .query.fetch import normalize, to_dicts
 from .table import FreeTable
 
 logger = logging.getLogger("djframe")
 
 STATUSES = ("pending", "reserved", "success", "error", "ignore")
-MESSAGE_LIMIT = 2047
-_TRUNCATED = "...truncated"
+ORDERS = ("original", "reverse", "random")
+ERROR_MESSAGE_LENGTH = 2047  # the error_message column's width
+TRUNCATION_APPENDIX = "...truncated"  # ends a message cut to fit
+MESSAGE_LIMIT = ERROR_MESSAGE_LENGTH
 _QUEUE_COLUMNS = f"""
 status : enum({", ".join(f"'{s}'" for s in STATUSES)})
 priority = 5 : int8
@@ -86,6 +89,11 @@ class Job(FreeTable):
         connection.forget()
         logger.debug("Declared the job queue %s (default priority %s)", self.full_table_name,
                      config["jobs.default_priority"])
+
+    @property
+    def definition(self) -> str:
+        """The queue's definition text: the target's key attributes (in DataJoint types), then its columns."""
+        return self._definition()
 
     def _definition(self) -> str:
         """The target's primary-key attributes that come from its parents, then the queue's columns."""
@@ -148,6 +156,9 @@ class Job(FreeTable):
             scheduled = now + dt.timedelta(seconds=delay)
             self.insert([{**key, "status": "pending", "priority": priority, "scheduled_time": scheduled,
                           "created_time": now} for key in keys], skip_duplicates=True)
+            added = len(keys) - self._drop_pending_done(keys)
+        else:
+            added = 0
         re_pended = 0
         if config["jobs.keep_completed"]:
             back = self.completed.restrict(target.key_source.proj(), semantic_check=False) \
@@ -157,26 +168,106 @@ class Job(FreeTable):
         stale = (self - {"status": "ignore"}) & f"created_time < '{_text(cutoff)}'"
         stale = stale.restrict(Not(target.key_source.proj()), semantic_check=False)
         removed = stale.delete_quick(get_count=True) or 0
-        orphaned = 0
+        orphaned = self.recover_orphans()
         if orphan_timeout is not None:
             lost = self.reserved & f"reserved_time < '{_text(now - dt.timedelta(seconds=orphan_timeout))}'"
-            orphaned = self._set(lost, status="pending", scheduled_time=now, reserved_time=None)
-        return {"added": len(keys), "removed": removed, "orphaned": orphaned, "re_pended": re_pended}
+            orphaned += self._set(lost, status="pending", scheduled_time=now, reserved_time=None)
+        return {"added": added, "removed": removed, "orphaned": orphaned, "re_pended": re_pended}
+
+    def _drop_pending_done(self, added) -> int:
+        """Between listing the keys to do and inserting their jobs, a worker may have made one of
+        them and deleted its job: remove those pending jobs again, so no finished key stays queued.
+        Returns how many of the `added` keys were removed so."""
+        done = self.pending.restrict(self._target.proj(), semantic_check=False)
+        gone = done.keys()
+        if not gone:
+            return 0
+        done.delete_quick()
+        added = {tuple(k.values()) for k in added}
+        return sum(tuple(self._key(k).values()) in added for k in gone)
+
+    def recover_orphans(self) -> int:
+        """Re-pend the reservations whose worker is gone: its database session no longer exists
+        (the server's session list), or, on an embedded database, its process on this host ended.
+        A worker killed mid-make thus loses no key, without any timeout to choose."""
+        reserved = self.reserved.proj("connection_id", "host", "pid", "user", "reserved_time").to_dicts()
+        if not reserved:
+            return 0
+        sessions = self.connection.backend.live_sessions()
+        dead = [job for job in reserved if not _worker_alive(job, sessions)]
+        if not dead:
+            return 0
+        taken = [{**self._key(job), "connection_id": job["connection_id"]} for job in dead]
+        count = self._set(self.reserved & taken, status="pending", scheduled_time=self._now(), reserved_time=None)
+        if count:
+            logger.warning("Re-pended %d job(s) of %s whose worker is gone: %s", count, self._target.class_name,
+                           [self._key(job) for job in dead][:5])
+        return count
+
 
     def pending_keys(self, restrictions=(), priority=None, limit=None) -> list[dict]:
         """Keys of the jobs due now, most urgent first (lower priority values first, then oldest)."""
-        due = self.pending & f"scheduled_time <= '{_text(self._now())}'"
+        return self._due(restrictions, priority).keys(order_by=["priority", "scheduled_time"], limit=limit)
+
+    def _due(self, restrictions=(), priority=None, clock=None):
+        """Pending jobs scheduled by now, within populate's restrictions and priority."""
+        due = self.pending if clock is False else self.pending & f"scheduled_time <= '{_text(clock or self._now())}'"
         if restrictions:
             due = due.restrict((self._target.key_source & AndList(restrictions)).proj(), semantic_check=False)
         if priority is not None:
             due = due & f"priority <= {int(priority)}"
-        return due.keys(order_by=["priority", "scheduled_time"], limit=limit)
+        return due
 
     def reserve(self, key) -> bool:
         """Take a pending, due job for this worker; False if another worker took it first."""
         now = self._now()
         job = (self & self._key(key) & {"status": "pending"}) & f"scheduled_time <= '{_text(now)}'"
         return self._set(job, status="reserved", reserved_time=now, **self._worker()) == 1
+
+    def claim(self, restrictions=(), priority=None, order="original", limit=1) -> list[dict]:
+        """Reserve the next `limit` due jobs for this worker in one statement and return their keys
+        (each with the ``connection_id`` that holds it). Concurrent workers pass over each other's
+        rows instead of racing for the same one; keys already in the target are left alone."""
+        if order not in ORDERS:
+            raise DataJointError(f"populate(order={order!r}) of {self._target.class_name}: use one of {ORDERS}.")
+        backend = self.connection.backend
+        where = self._claim_where(tuple(restrictions), priority, backend)
+        worker = {k: v for k, v in self._worker().items() if k != "connection_id"}
+        raw = backend.claim_jobs(self.database, self.table_name, self.primary_key, where,
+                                 backend.job_order_sql(order, self.primary_key), limit,
+                                 {"status": "reserved", **worker}, self.heading)
+        names = [*self.primary_key, "connection_id", "priority", "scheduled_time"]
+        claimed = to_dicts(normalize(raw.rename_columns(names), self.heading, names, backend), self.heading,
+                           self.connection)
+        return [{k: job[k] for k in names[:-2]} for job in _in_claim_order(claimed, order, self.primary_key)]
+
+    def _claim_where(self, restrictions, priority, backend) -> str:
+        """WHERE of a claim, compiled once per populate call (the server's clock is added by the backend)."""
+        cached = getattr(self, "_claim_cache", None)
+        if cached is not None and cached[0] == (restrictions, priority, id(backend)):
+            return cached[1]
+        due = self._due(restrictions, priority, clock=False).restrict(Not(self._target.proj()), semantic_check=False)
+        _, where = Compiler(backend).where_sql(due._node)
+        self._claim_cache = ((restrictions, priority, id(backend)), where)
+        return where
+
+    def finish(self, key, holder: int, duration=None, error=None, error_stack=None) -> bool:
+        """Complete (or, with `error`, fail) a job this worker still holds: reserved by session
+        `holder`. False if it was taken away meanwhile (re-pended as orphaned, made by another)."""
+        held = self.reserved & {**self._key(key), "connection_id": holder}
+        if error is not None:
+            return self._set(held, status="error", completed_time=self._now(),
+                             error_message=_truncated(error)) == 1 and self._stack(key, error_stack)
+        if self.connection.config["jobs.keep_completed"]:
+            return self._set(held, status="success", completed_time=self._now(), duration=duration) == 1
+        backend = self.connection.backend
+        _, where = Compiler(backend).where_sql(held._node)
+        return backend.delete_where(self.database, self.table_name, where) == 1
+
+    def _stack(self, key, error_stack) -> bool:
+        if error_stack is not None:
+            self.update1({**self._key(key), "error_stack": error_stack})
+        return True
 
     def complete(self, key, duration=None):
         if self.connection.config["jobs.keep_completed"]:
@@ -186,10 +277,7 @@ class Job(FreeTable):
 
     def error(self, key, error_message, error_stack=None):
         """Record a failed make: its message (cut to fit) and traceback."""
-        message = str(error_message)
-        if len(message) > MESSAGE_LIMIT:
-            message = message[:MESSAGE_LIMIT - len(_TRUNCATED)] + _TRUNCATED
-        self._record(key, status="error", completed_time=self._now(), error_message=message,
+        self._record(key, status="error", completed_time=self._now(), error_message=_truncated(error_message),
                      error_stack=error_stack)
 
     def ignore(self, key):
@@ -222,8 +310,7 @@ class Job(FreeTable):
         """One UPDATE of plain (non-codec) columns over the restricted jobs; the number changed."""
         backend = self.connection.backend
         _, where = Compiler(backend).where_sql(jobs._node)
-        with self.connection.atomic():
-            return backend.update(self.database, self.table_name, values, where, heading=self.heading)
+        return backend.update(self.database, self.table_name, values, where, heading=self.heading)  # one statement
 
     def _now(self) -> dt.datetime:
         """The server's clock, in whole milliseconds (the columns' precision)."""
@@ -233,8 +320,9 @@ class Job(FreeTable):
     def _worker(self) -> dict:
         """Who reserves: asked of the server once per connection (a forked worker has its own)."""
         backend = self.connection.backend
-        if self._worker_of is not backend:
-            self._worker_of, self._worker_cache = backend, {
+        session = (id(backend), getattr(backend, "reconnects", 0))  # a reconnected session has a new id
+        if self._worker_of != session:
+            self._worker_of, self._worker_cache = session, {
                 "host": platform.node()[:255], "pid": os.getpid(), "connection_id": backend.connection_id(),
                 "user": backend.current_user()[:255]}
         return {**self._worker_cache, "version": code_version()}
@@ -257,6 +345,51 @@ def _git_version(directory: str) -> str:
         return out.stdout.strip()[:64] if out.returncode == 0 else ""
     except (OSError, subprocess.SubprocessError):
         return ""
+
+
+def _in_claim_order(jobs: list[dict], order: str, key: list) -> list[dict]:
+    """The claimed jobs in the order they were picked (a RETURNING clause keeps none)."""
+    if order != "random":
+        jobs = sorted(jobs, key=lambda j: (j["scheduled_time"], *(j[k] for k in key)), reverse=order == "reverse")
+    return sorted(jobs, key=lambda j: j["priority"])
+
+
+def _truncated(message) -> str:
+    """The message cut to the column's width, marked as cut."""
+    message = str(message)
+    if len(message) > ERROR_MESSAGE_LENGTH:
+        message = message[:ERROR_MESSAGE_LENGTH - len(TRUNCATION_APPENDIX)] + TRUNCATION_APPENDIX
+    return message
+
+
+def _worker_alive(job: dict, sessions: dict | None) -> bool:
+    """Is the session (or, without a session list, the local process) that reserved `job` still there?"""
+    if sessions is not None:
+        if job["connection_id"] not in sessions:
+            return False
+        started = sessions[job["connection_id"]]  # a later start: the id was reused by a new session
+        return started is None or job["reserved_time"] is None or started <= job["reserved_time"] + _SLACK
+    return job["host"] != platform.node()[:255] or _process_alive(job["pid"])
+
+
+_SLACK = dt.timedelta(seconds=1)
+
+
+def _process_alive(pid) -> bool:
+    """A process of this host with that pid exists (and is not a zombie)."""
+    if not pid or pid <= 0:
+        return True  # not recorded: cannot judge, so never take the job away
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{int(pid)}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
 
 
 def _text(moment: dt.datetime) -> str:

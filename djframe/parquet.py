@@ -98,9 +98,12 @@ def export(source, destination, *, restriction=None, ancestors=True, parts=True,
     return manifest
 
 
-def restore(source, schema, *, objects_store=None, skip_duplicates=False, progress=None) -> dict:
-    """Re-create an export in ``schema`` (a Schema, or {source schema name: Schema} for
-    multi-schema exports); return {table full name: rows loaded}.
+def restore(source, schema, *, objects_store=None, skip_duplicates=False, progress=None, connection=None) -> dict:
+    """Re-create an export in ``schema`` (a schema name or Schema, or {source schema name: name or
+    Schema} for multi-schema exports); return {table full name: rows loaded}.
+
+    A schema given by name is reached through ``connection`` (default: ``dj.conn()``) and created
+    if missing, once the export's checksums are verified.
 
     Checksums of every file are verified first: a mismatch raises naming the file and
     changes nothing. Missing tables are declared, objects copied into the store named in
@@ -116,14 +119,15 @@ def restore(source, schema, *, objects_store=None, skip_duplicates=False, progre
     """
     fs, root = _filesystem(source)
     manifest = read_manifest(source)
-    targets = _targets(manifest, schema)
-    connection = next(iter(targets.values())).connection
+    connection = _target_connection(schema, connection)
     if connection.in_transaction:
         raise TransactionError("Cannot restore inside a transaction: restore declares tables, which would commit "
                                "it. Commit or cancel the transaction first; restore runs its own.")
+    verify_export(source, manifest=manifest)  # before anything changes
+    targets = _targets(manifest, schema, connection)
+    connection = next(iter(targets.values())).connection
     relocate = Relocation(store_map(manifest, objects_store),
                            {name: target.database for name, target in targets.items()}, connection.config)
-    verify_export(source, manifest=manifest)  # before anything changes
     entries = _restore_order(manifest)
     for e in entries:
         _check_existing(connection, e, targets)
@@ -497,23 +501,52 @@ def _write_decoded(expr, fs, full, compression, order_by, writer_args):
 
 
 # ===== restore ==================================================================================
-def _targets(manifest, schema) -> dict:
-    """{source schema name: target Schema}; one Schema takes every exported schema."""
+def _target_connection(schema, connection):
+    """The connection a restore uses: that of the (first) target Schema, else the one given or dj.conn()."""
     from .schema import Schema
+    given = list(schema.values()) if isinstance(schema, dict) else [schema]
+    for target in given:
+        _check_target_kind(target)
+    for target in given:
+        if isinstance(target, Schema) and target.connection is not None:
+            return target.connection
+    if connection is not None:
+        return connection
+    from .connection import conn
+    return conn()
+
+
+def _as_schema(target, connection):
+    """A target given by name becomes the Schema of that name (created if missing)."""
+    from .schema import Schema
+    _check_target_kind(target)
+    return Schema(target, connection=connection) if isinstance(target, str) else target
+
+
+def _check_target_kind(target):
+    from .schema import Schema
+    if not isinstance(target, (str, Schema)):
+        raise DataJointError(f"restore() takes a target schema as a name or a dj.Schema, got "
+                             f"{type(target).__name__} {target!r}; for several exported schemas pass "
+                             "{exported schema name: name or Schema}.")
+
+
+def _targets(manifest, schema, connection) -> dict:
+    """{source schema name: target Schema}; one Schema (or name) takes every exported schema."""
     names = manifest["schemas"]
-    if isinstance(schema, Schema):
+    if not isinstance(schema, dict):
         tables = [e["table"] for e in manifest["tables"]]
         clash = sorted({t for t in tables if tables.count(t) > 1})
         if clash:
             raise DataJointError(f"The export holds tables of several schemas with the same name(s) {clash}; pass "
-                                 "schema={source schema name: dj.Schema(...)} to restore each into its own.")
+                                 "schema={source schema name: target name or dj.Schema} to restore each into its "
+                                 "own.")
+        schema = _as_schema(schema, connection)
         return {n: schema for n in names}
-    if isinstance(schema, dict):
-        missing = [n for n in names if n not in schema]
-        if missing:
-            raise DataJointError(f"No target schema given for exported schema(s) {missing}; add them to the dict.")
-        return {n: schema[n] for n in names}
-    raise DataJointError(f"restore() needs a dj.Schema (or a dict of them) as target, got {type(schema).__name__}.")
+    missing = [n for n in names if n not in schema]
+    if missing:
+        raise DataJointError(f"No target schema given for exported schema(s) {missing}; add them to the dict.")
+    return {n: _as_schema(schema[n], connection) for n in names}
 
 
 def _restore_order(manifest) -> list:

@@ -12,18 +12,21 @@ import contextlib
 import datetime as dt
 import hashlib
 import logging
+import os
 import pickle
 import signal
 import threading
 import time
 import traceback
 
+from . import stale as versions
 from .errors import DataJointError, TransactionError
-from .jobs import code_version
+from .jobs import ORDERS, code_version
 from .query.compile import Compiler
 from .query.conditions import AndList
 
 logger = logging.getLogger("djframe")
+TRIPARTITE = ("make_fetch", "make_compute", "make_insert")
 
 
 class AutoPopulate:
@@ -50,17 +53,43 @@ class AutoPopulate:
                                  "key_source; define key_source.")
         return source
 
-    def make(self, key):
+    _upstream = None  # the trace of the key being made, built on first use of self.upstream
+    _upstream_key = None  # the key being made; None outside make()
+
+    def make(self, key, **make_kwargs):
         """Compute and insert the rows for one key (override this or the tripartite methods)."""
-        if not all(hasattr(self, m) for m in ("make_fetch", "make_compute", "make_insert")):
-            raise DataJointError(f"{self.class_name} must define make(self, key) or make_fetch / make_compute / "
-                                 "make_insert.")
-        fetched = self.make_fetch(key)
+        self._make_form()
+        fetched = self.make_fetch(key, **make_kwargs)
         computed = self.make_compute(key, *fetched)
         self.make_insert(key, *computed)
 
+    def _make_form(self) -> str:
+        """How this class makes a key: 'legacy' (_make_tuples), 'make' or 'tripartite'. A class with
+        none of them (e.g. from a virtual module) cannot populate: one error, before any key runs."""
+        if callable(getattr(self, "_make_tuples", None)):
+            return "legacy"
+        if type(self).make is not AutoPopulate.make:
+            return "make"
+        if all(callable(getattr(self, m, None)) for m in TRIPARTITE):
+            return "tripartite"
+        raise DataJointError(f"{self.class_name} ({self.full_table_name}) has no make() method, so populate() "
+                             "cannot compute its rows. Define make(self, key), or make_fetch / make_compute / "
+                             "make_insert, in the class (a table from a virtual module has no code).")
+
     def _is_tripartite(self) -> bool:
-        return type(self).make is AutoPopulate.make
+        return self._make_form() == "tripartite"
+
+    @property
+    def upstream(self):
+        """Inside make(): the ancestors of the key being made, each restricted to the rows that key
+        references (``self.upstream[Session]``); the same object for every phase of one key."""
+        if self._upstream_key is None:
+            raise DataJointError(f"self.upstream is only available inside make() of {self.class_name}. Outside "
+                                 "make(), trace the ancestors yourself: dj.Diagram.trace(table & key).")
+        if self._upstream is None:
+            from .diagram import Diagram
+            self._upstream = Diagram.trace(self & self._upstream_key, key=self._upstream_key)
+        return self._upstream
 
     def _jobs_to_do(self, restrictions):
         todo = self.key_source & AndList(restrictions)
@@ -74,50 +103,73 @@ class AutoPopulate:
 
     def populate(self, *restrictions, suppress_errors=False, return_exception_objects=False, reserve_jobs=False,
                  max_calls=None, display_progress=False, processes=1, make_kwargs=None, priority=None,
-                 refresh=None, order="original"):
+                 refresh=None, order="original", stale=False):
         """Run make() for every missing key; returns {"success_count", "error_list"}.
 
-        With ``reserve_jobs`` the keys come from the job queue and each is reserved before it is made,
-        so any number of workers can populate the table together; ``processes`` > 1 forks workers."""
+        With ``reserve_jobs`` the keys come from the job queue: each worker claims the next due job
+        in one statement (workers never race for a key), makes it and completes it, until the queue
+        has nothing due; reservations of dead workers are re-pended on the way. Any number of
+        independent processes can do this on one queue; ``processes`` > 1 forks such workers
+        (None: one per CPU). ``order`` ('original', 'reverse', 'random') orders keys of one priority.
+        ``stale=True`` first recomputes the stale keys (see ``stale()`` and ``dj.plan``)."""
         connection = self.connection
         config = connection.config
         connection.refuse_while_caching(f"populate {self.full_table_name}")
         if connection.in_transaction:
             raise TransactionError("populate() cannot run inside a transaction.")
-        jobs = self.jobs if reserve_jobs else None
-        if jobs is not None:
-            if refresh or (refresh is None and config["jobs.auto_refresh"]):
-                jobs.refresh(*restrictions, priority=priority, delay=-1)
-            keys = jobs.pending_keys(restrictions, priority, max_calls)
-        else:
-            keys = self._jobs_to_do(restrictions).keys(order_by="KEY", limit=max_calls)
-        run = _Run(self, jobs, suppress_errors, return_exception_objects, make_kwargs or {})
-        with _terminate_as_exit(reserve_jobs):
-            if processes > 1 and len(keys) > 1:
-                return run.in_processes(keys, processes, display_progress)
-            return run.here(keys, display_progress)
+        if order not in ORDERS:
+            raise DataJointError(f"populate(order={order!r}) of {self.class_name}: use one of {ORDERS}.")
+        self._make_form()
+        versions.prepare(self)  # version records of made keys (djframe.stale); declared outside transactions
+        if stale:
+            self._made = None
+            return versions.populate_stale(
+                self, restrictions, lambda key: self._make_key(key, make_kwargs or {}), lambda: self.populate(
+                    *restrictions, suppress_errors=suppress_errors, return_exception_objects=return_exception_objects,
+                    reserve_jobs=reserve_jobs, max_calls=max_calls, display_progress=display_progress,
+                    processes=processes, make_kwargs=make_kwargs, priority=priority, refresh=refresh, order=order),
+                suppress_errors, return_exception_objects)
+        run = _Run(self, suppress_errors, return_exception_objects, make_kwargs or {})
+        if not reserve_jobs:
+            keys = _ordered(self._jobs_to_do(restrictions).keys(order_by="KEY"), order)[:max_calls]
+            processes = _worker_count(processes, len(keys))
+            return run.in_processes(keys, processes, display_progress) if processes > 1 else \
+                run.here(keys, display_progress)
+        jobs = self.jobs
+        if refresh or (refresh is None and config["jobs.auto_refresh"]):
+            jobs.refresh(*restrictions, priority=priority, delay=-1)
+        due = len(jobs._due(restrictions, priority))
+        if max_calls is not None:
+            due = min(due, max_calls)
+        claims = _Claims(jobs, restrictions, priority, order, max_calls)
+        processes = _worker_count(processes, due)
+        with _terminate_as_exit(True):
+            if processes > 1:
+                return run.queue_in_processes(claims, processes, due, display_progress)
+            return run.from_queue(claims, due, display_progress)
 
-    def _make_key(self, key, jobs, make_kwargs):
-        """Reserve (with a job queue), make in one transaction, then complete or record the error.
-        Returns (made, error): made is False when another worker reserved the key first."""
-        if jobs is not None and not jobs.reserve(key):
-            return False, None
+    def _make_key(self, key, make_kwargs, jobs=None, holder=None):
+        """Make one key in one transaction; with a job queue, then complete the job this worker
+        holds (session `holder`) or record its error. Returns (made, error)."""
         started, clock = dt.datetime.now(), time.perf_counter()
         try:
             error = self._populate1(key, make_kwargs)
         except (KeyboardInterrupt, SystemExit) as e:
             if jobs is not None:
-                jobs.error(key, f"{type(e).__name__}: interrupted", traceback.format_exc())
+                jobs.finish(key, holder, error=f"{type(e).__name__}: {e or 'interrupted'}",
+                            error_stack=traceback.format_exc())
             raise
         duration = time.perf_counter() - clock
+        made = error is None and not getattr(self, "_skipped", False)
         if jobs is not None:
-            if error is None:
-                jobs.complete(key, duration)
-            else:
-                jobs.error(key, f"{type(error).__name__}: {error}", getattr(error, "__traceback_text__", None))
-        if error is None:
+            text = None if error is None else f"{type(error).__name__}: {error}"
+            if not jobs.finish(key, holder, duration, error=text,
+                               error_stack=getattr(error, "__traceback_text__", None)):
+                logger.warning("The job of %s for %s was taken away while it was made (its worker looked dead); "
+                               "left as it is.", self.class_name, key)
+        if made:
             self._record_job_metadata(key, started, duration)
-        return True, error
+        return made, error
 
     def _record_job_metadata(self, key, started, duration):
         """Fill the hidden _job_* columns (tables declared with jobs.add_job_metadata)."""
@@ -131,9 +183,19 @@ class AutoPopulate:
             "_job_version": code_version()}, where, heading=heading)
 
     def _populate1(self, key, make_kwargs):
-        """Run make for one key in its own transaction; return the exception or None."""
-        if not self._is_tripartite():
-            return self._in_transaction(key, lambda: self.make(dict(key), **make_kwargs))
+        """Run make for one key in its own transaction; return the exception or None.
+        self.upstream serves this key meanwhile (one trace for all phases of a tripartite make)."""
+        self._upstream_key, self._upstream = dict(key), None
+        try:
+            return self._run_make(key, make_kwargs)
+        finally:
+            self._upstream_key = self._upstream = None
+
+    def _run_make(self, key, make_kwargs):
+        form = self._make_form()
+        if form != "tripartite":
+            make = self._make_tuples if form == "legacy" else self.make
+            return self._in_transaction(key, lambda: make(dict(key), **make_kwargs))
         try:  # the tripartite form fetches and computes outside any transaction
             fetched = self.make_fetch(dict(key), **make_kwargs)
             computed = self.make_compute(dict(key), *fetched)
@@ -155,14 +217,18 @@ class AutoPopulate:
         connection = self.connection
         connection.start_transaction()
         started = time.time()
+        self._skipped = False
         try:
+            versions.before_make(self, key)  # populate(stale=True): the old result goes in this transaction
             if self._is_made(key):
                 connection.cancel_transaction()
+                self._skipped = True  # made by a concurrent populate since the keys were listed
                 return None
             connection._populating = True
             connection._making = (self.full_table_name, dict(key), code_version())  # for rows' provenance
             try:
                 body()
+                versions.after_make(self, key)  # code version and upstream digests, in this transaction
             finally:
                 connection._populating, connection._making = False, None
         except (KeyboardInterrupt, SystemExit):
@@ -182,6 +248,11 @@ class AutoPopulate:
         made = getattr(self, "_made", None)
         return made.contains(key) if made is not None else bool(self & key)
 
+    def stale(self, include_unknown=False):
+        """The made rows whose code version or upstream rows changed since they were made, with a
+        ``reason``; rows without a version record (made by another client) only with include_unknown."""
+        return versions.stale(self, include_unknown)
+
     def progress(self, *restrictions, display=False):
         """(remaining, total) keys of key_source."""
         total = len(self.key_source & AndList(restrictions))
@@ -193,18 +264,97 @@ class AutoPopulate:
         return remaining, total
 
 
+class _Claims:
+    """Where a worker gets its next keys: claimed from the job queue a few at a time, within the
+    populate call's max_calls (shared by its forked workers). When nothing is due, the reservations
+    of dead workers are re-pended and claimed."""
+
+    BATCH = 1  # jobs per claim: one keeps the work evenly spread and a dead worker's loss to one key
+
+    def __init__(self, jobs, restrictions, priority, order, max_calls):
+        self.jobs, self.restrictions, self.priority, self.order = jobs, restrictions, priority, order
+        self.quota = None if max_calls is None else _SharedCount(max_calls)
+
+    def next(self) -> list[dict]:
+        """Jobs now held by this worker (each key with the holding connection_id); [] when done."""
+        want = self.BATCH if self.quota is None else self.quota.take(self.BATCH)
+        if not want:
+            return []
+        jobs = self._claim(want)
+        if not jobs and self.jobs.recover_orphans():
+            jobs = self._claim(want)
+        if self.quota is not None and len(jobs) < want:
+            self.quota.give_back(want - len(jobs))
+        return jobs
+
+    def _claim(self, want):
+        return self.jobs.claim(self.restrictions, self.priority, self.order, want)
+
+
+class _SharedCount:
+    """A count that forked workers draw from together (max_calls across processes)."""
+
+    def __init__(self, value):
+        import multiprocessing
+        self.value = multiprocessing.get_context("fork").Value("q", value)
+
+    def take(self, n) -> int:
+        with self.value.get_lock():
+            granted = max(0, min(n, self.value.value))
+            self.value.value -= granted
+            return granted
+
+    def give_back(self, n):
+        with self.value.get_lock():
+            self.value.value += n
+
+
 class _Run:
     """One populate call: its keys made here, or by forked worker processes."""
 
-    def __init__(self, table, jobs, suppress_errors, return_exception_objects, make_kwargs):
-        self.table, self.jobs, self.make_kwargs = table, jobs, make_kwargs
+    def __init__(self, table, suppress_errors, return_exception_objects, make_kwargs):
+        self.table, self.make_kwargs = table, make_kwargs
         self.suppress_errors, self.return_exception_objects = suppress_errors, return_exception_objects
 
     def here(self, keys, display_progress):
         table = self.table
         table._made = _MadeKeys(table, keys)
-        outcomes = (table._make_key(key, self.jobs, self.make_kwargs) + (key,) for key in keys)
+        outcomes = (table._make_key(key, self.make_kwargs) + (key,) for key in keys)
         return self._tally(outcomes, len(keys), display_progress)
+
+    def from_queue(self, claims, due, display_progress):
+        return self._tally(self.claimed(claims), due, display_progress)
+
+    def claimed(self, claims, stop=None):
+        """(made, error, key) of each job this worker claims, until nothing is due (or `stop` is set)."""
+        table, jobs = self.table, claims.jobs
+        table._made = None
+        while stop is None or not stop.is_set():
+            batch = claims.next()
+            if not batch:
+                return
+            for job in batch:
+                holder = job.pop("connection_id")
+                yield table._make_key(job, self.make_kwargs, jobs, holder) + (job,)
+
+    def queue_in_processes(self, claims, processes, due, display_progress):
+        """Fork `processes` workers that each claim from the queue until it is empty; their outcomes
+        come back through a pipe (results themselves are in the database)."""
+        import multiprocessing
+        global _WORKER
+        _WORKER = self
+        context = multiprocessing.get_context("fork")
+        outcomes, stop = context.Queue(), context.Event()
+        workers = [context.Process(target=_queue_worker, args=(claims, outcomes, stop), daemon=True)
+                   for _ in range(processes)]
+        for worker in workers:
+            worker.start()
+        try:
+            return self._tally(_received(outcomes, workers), due, display_progress)
+        finally:
+            stop.set()  # an error that is not suppressed: the others finish their current key and stop
+            for worker in workers:
+                worker.join()
 
     def in_processes(self, keys, processes, display_progress):
         """Fork `processes` workers; each opens its own connection and makes the keys it is given."""
@@ -224,10 +374,18 @@ class _Run:
             if error is None:
                 success += made
                 continue
-            if not self.suppress_errors:
+            if not self.suppress_errors or key is None:  # key None: a forked worker itself stopped
                 raise error
             errors.append((key, error if self.return_exception_objects else f"{type(error).__name__}: {error}"))
         return {"success_count": success, "error_list": errors}
+
+
+def _worker_count(processes, keys: int) -> int:
+    """``processes=None`` means one per CPU; never more workers than keys."""
+    if processes is not None and (not isinstance(processes, int) or processes < 1):
+        raise DataJointError(f"populate(processes={processes!r}): pass a positive number of worker processes, "
+                             "or None for one per CPU.")
+    return max(1, min(processes or os.cpu_count() or 1, keys))
 
 
 _WORKER: "_Run | None" = None  # the populate run a forked worker serves
@@ -244,10 +402,51 @@ def _open_worker_connection():
 
 def _make_in_worker(key):
     run = _WORKER
-    made, error = run.table._make_key(key, run.jobs, run.make_kwargs)
+    made, error = run.table._make_key(key, run.make_kwargs)
     if error is not None:
         error = _picklable(error)
     return made, error, key
+
+
+def _queue_worker(claims, outcomes, stop):
+    """A forked worker's life: its own connection, then claim -> make -> complete until done."""
+    outcomes.cancel_join_thread()  # exit even if the parent stopped reading: results are in the database
+    connection = _WORKER.table.connection
+    from .connection import make_backend
+    _INHERITED.append(connection.backend)
+    connection.backend = make_backend(connection.settings)
+    try:
+        for made, error, key in _WORKER.claimed(claims, stop):
+            outcomes.put((made, None if error is None else _picklable(error), key))
+            if error is not None and not _WORKER.suppress_errors:
+                stop.set()
+    except BaseException as e:  # KeyboardInterrupt, SystemExit, a lost server: the parent re-raises it
+        outcomes.put((False, _picklable(e), None))
+        stop.set()
+
+
+def _received(outcomes, workers):
+    """The workers' outcomes as they arrive, until every worker has exited and the pipe is empty."""
+    import queue
+    while True:
+        try:
+            yield outcomes.get(timeout=0.2)
+        except queue.Empty:
+            if not any(w.is_alive() for w in workers):
+                try:
+                    while True:
+                        yield outcomes.get(timeout=0.2)
+                except queue.Empty:
+                    return
+
+
+def _ordered(keys: list, order: str) -> list:
+    if order == "reverse":
+        return keys[::-1]
+    if order == "random":
+        import random
+        return random.sample(keys, len(keys))
+    return keys
 
 
 def _picklable(error):

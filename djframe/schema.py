@@ -12,7 +12,7 @@ import logging
 import types as pytypes
 
 from .declare import ParentRef, parse_definition, table_name_for, tier_of, to_camel_case
-from .errors import DataJointError, DeclarationError, MissingTableError, TransactionError
+from .errors import DataJointError, DeclarationError, MissingDefinitionError, MissingTableError, TransactionError
 from .query import nodes as n
 from .table import FreeTable, Table
 
@@ -90,7 +90,7 @@ class Schema:
     def _process(self, cls, context, master=None):
         context = {**(context or {}), **(self.add_objects or {})}
         tier = "part" if master is not None else cls.tier
-        cls._table_name = table_name_for(cls.__name__, tier, master.table_name if master else None)
+        cls._table_name = table_name_for(cls.__name__, tier, master.table_name if master is not None else None)
         cls.database = self.database
         cls._connection = self.connection
         cls.declaration_context = context
@@ -117,6 +117,7 @@ class Schema:
         if connection.in_transaction:
             raise TransactionError(f"Cannot declare {cls.__name__} inside a transaction; declare tables first.")
         backend = connection.backend
+        _require_definition(cls)
         spec = parse_definition(
             cls.definition, schema=self.database, table_name=cls._table_name, tier=tier,
             resolve=_resolver(context, connection, (self.database, cls._table_name)), max_name_length=backend.max_name_length,
@@ -200,7 +201,8 @@ class Schema:
     # ----- classes from the catalog ----------------------------------------------------------
     def make_classes(self, into=None):
         """Create table classes for every table of the schema that has none in `into`."""
-        into = into if into is not None else (self.context if self.context is not None else _caller_context())
+        if into is None:
+            into = self.context if self.context is not None else _caller_namespace()
         classes = {}
         for table in self.list_tables():
             tier = tier_of(table)
@@ -297,6 +299,15 @@ def _caller_context():
     return {**frame.f_globals, **frame.f_locals}
 
 
+def _caller_namespace() -> dict:
+    """The calling code's own namespace (a function's locals, a module's globals), so that
+    make_classes() with no context defines the classes where it was called, as the reference does."""
+    frame = inspect.currentframe()
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("djframe"):
+        frame = frame.f_back
+    return frame.f_locals if frame is not None else {}
+
+
 def _resolver(context, connection, declaring=None):
     """Evaluate a foreign-key reference in the class's context and describe the parent.
 
@@ -365,3 +376,14 @@ def virtual_schema(schema_name, *, connection=None, create_schema=False, create_
 
 
 from .tiers import TIER_CLASSES, Manual, Part  # noqa: E402  (tiers import Table; Schema needs the classes)
+
+
+def _require_definition(cls) -> None:
+    """A class that never sets `definition` (a typo such as `definitions`) is not an empty table."""
+    for klass in cls.__mro__:
+        if "definition" in vars(klass) and klass.__module__ != "djframe.table":
+            return
+        if klass.__module__.split(".")[0] == "djframe" and klass.__module__ != "djframe.schema":
+            break
+    raise MissingDefinitionError(f"Table class {cls.__name__} has no `definition`: set the class attribute "
+                                 "`definition` to the table's definition text (check its spelling).")

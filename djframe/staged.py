@@ -116,9 +116,9 @@ class StagedInsert:
         table = self._table
         missing = [k for k in table.primary_key if k not in self.rec]
         if missing:
-            raise DataJointError(f"staged_insert1 into {table.full_table_name}: set the primary key "
-                                 f"{missing} in staged.rec before calling store({field!r}) or open({field!r}); "
-                                 "the object's path is built from it.")
+            raise DataJointError(f"Primary key not set: staged.rec lacks the primary key {missing} of "
+                                 f"{table.full_table_name}; set it before calling store({field!r}) or "
+                                 f"open({field!r}) in staged_insert1 (the object's path is built from it).")
         from .codecs import row_keys
         from .validate import rows_to_arrow
         name = table.full_table_name

@@ -154,6 +154,21 @@ def new_tokens(count: int, length: int = 8) -> list[str]:
     return [text[16 * i:16 * i + length] for i in range(count)]
 
 
+def generate_token(length: int = 8) -> str:
+    """The reference's name for `new_token` (length clamped to 4..16)."""
+    return new_token(length)
+
+
+def build_object_path(schema: str, table: str, field: str, primary_key: dict, ext: str | None,
+                      partition_pattern: str | None = None, token_length: int = 8, *,
+                      schema_prefix: str = "_schema") -> tuple[str, str]:
+    """(path, token) of a new schema-addressed object, laid out as `object_path` does."""
+    spec = {"partition_pattern": partition_pattern, "token_length": token_length, "schema_prefix": schema_prefix}
+    path = object_path(schema, table, field, dict(primary_key), ext, spec)
+    name = path.rsplit("/", 1)[-1][len(field) + 1:]
+    return path, name[:max(4, min(16, int(token_length)))]
+
+
 def object_path(schema: str, table: str, field: str, key: dict, ext: str | None, spec: dict) -> str:
     """``<schema_prefix>/<partition parts>/<schema>/<table>/<pk parts>/<field>_<token><ext>``.
 
@@ -285,6 +300,14 @@ class Store:
             _write_local(self.full_path(path), data, atomic)
         else:
             self.fs.pipe_file(self.full_path(path), _joined(data))
+
+    def put_buffer(self, buffer, path: str) -> None:
+        """The reference's `StorageBackend.put_buffer`: write bytes at ``path`` (atomically)."""
+        self.put(path, buffer)
+
+    def get_buffer(self, path: str):
+        """The reference's `StorageBackend.get_buffer`: the bytes at ``path``."""
+        return self.get(path)
 
     def get(self, path: str, mutable: bool = False):
         """The object's bytes (a writable uint8 array when ``mutable``: arrays viewing it stay writable)."""

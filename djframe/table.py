@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import warnings
 import logging
 from collections.abc import Mapping
 
@@ -33,7 +34,7 @@ FORWARDED = (
     "keys", "fetch", "fetch1", "head", "tail", "descendants", "ancestors", "parts", "parents", "children",
     "insert", "insert1", "insert_dataframe", "update1", "validate", "drop", "drop_quick", "delete",
     "delete_quick", "iter_batches", "make_sql", "preview", "full_table_name", "table_name", "database",
-    "connection", "jobs", "export", "staged_insert1", "to_parquet",
+    "connection", "jobs", "export", "staged_insert1", "to_parquet", "stale",
 )
 
 
@@ -47,11 +48,21 @@ class _ClassAccess:
         self.name = name
 
     def __get__(self, obj, cls):
+        if obj is None and cls._connection is None and cls.__module__.split(".")[0] == "djframe":
+            return self.attribute  # the library's own tier classes are never bound (help(), inspect)
         return self.attribute.__get__(cls() if obj is None else obj, cls)
 
 
 class TableMeta(type):
-    """Query operators on table classes: ``Subject & key``, ``Session * Subject``."""
+    """Query operators on table classes: ``Subject & key``, ``Session * Subject``.
+
+    ``len``, ``bool``, ``in`` and iteration on the class are those of its rows, as on an
+    instance, so ``if Subject:`` asks the database: code that checks whether a table class
+    was given must say ``is not None``. A class not bound to a schema (the tiers themselves,
+    a class before ``@schema``) has no rows to ask about: ``len``, ``in`` and iteration raise,
+    while ``bool`` stays True as for any class, because the standard library tests classes
+    that way (``help(dj.Manual)``, ``pydoc``).
+    """
 
     def __and__(cls, other):
         return cls() & other
@@ -77,6 +88,16 @@ class TableMeta(type):
     def __iter__(cls):
         return iter(cls())
 
+    def __len__(cls):
+        return len(cls())
+
+    def __bool__(cls):
+        return cls._connection is None or bool(cls())
+
+    def __contains__(cls, item):
+        """``key in Subject`` restricts, as on an instance (without it Python would compare whole rows)."""
+        return item in cls()
+
 
 class Table(QueryExpression, metaclass=TableMeta):
     """A base table in a schema. Subclassed by the tiers; also used bare as FreeTable."""
@@ -100,8 +121,8 @@ class Table(QueryExpression, metaclass=TableMeta):
     @property
     def connection(self):
         if self._connection is None:
-            raise DataJointError(f"Table class {type(self).__name__} is not bound to a schema; decorate it with "
-                                 "@schema first.")
+            raise DataJointError(f"Table class {type(self).__name__} is not properly configured: it is not bound "
+                                 "to an activated schema; decorate it with @schema (and activate the schema) first.")
         return self._connection
 
     @property
@@ -163,13 +184,15 @@ class Table(QueryExpression, metaclass=TableMeta):
         self._check_direct_insert(allow_direct_insert)
         if isinstance(rows, QueryExpression) or isinstance(rows, type) and issubclass(rows, QueryExpression):
             if chunk_size is not None:
-                raise DataJointError(f"Cannot insert into {self.full_table_name} from a query with chunk_size: the "
-                                     "copy runs inside the database in one statement. Remove chunk_size.")
+                raise DataJointError(f"chunk_size is not supported when inserting into {self.full_table_name} from a "
+                                     "query: the copy runs inside the database in one statement. Remove chunk_size.")
             return self._insert_from_query(rows() if isinstance(rows, type) else rows, replace,
                                            skip_duplicates, ignore_extra_fields)
         if _is_path(rows):
             import pyarrow.csv as csv
             rows = csv.read_csv(str(rows))
+        if _all_empty_dicts(rows):
+            return self._insert_defaults(len(rows))
         name, heading = self.full_table_name, self.heading
         provenance = captures(heading, self.connection)
         if not (replace or skip_duplicates or heading.has_codecs or provenance):
@@ -313,31 +336,65 @@ class Table(QueryExpression, metaclass=TableMeta):
                                  f"parent rows that do not exist ({e}). Restrict the query to rows whose parents "
                                  "exist, or insert the parents first.") from None
 
+    def _insert_defaults(self, count: int):
+        """Rows given as empty dicts: each takes every attribute's default (auto_increment, NULL, ...)."""
+        required = [a.name for a in self.heading.all_attributes
+                    if not a.hidden and (a.required or a.in_key and not a.autoincrement and not a.has_default)]
+        if required:
+            raise MissingAttributeError(f"Cannot insert empty row into {self.full_table_name}: attribute(s) "
+                                        f"{', '.join(required)} require values (they have no default). Give them "
+                                        "in the row.")
+        with self.connection.atomic():
+            for _ in range(count):
+                self.connection.backend.insert_default_row(self.database, self.table_name)
+
     def insert_dataframe(self, df, index_as_pk=None, **insert_kwargs):
         """Insert a pandas DataFrame; its index is used as the primary key when it matches."""
+        if type(df).__module__.split(".")[0] != "pandas" or not hasattr(df, "reset_index"):
+            raise DataJointError(f"insert_dataframe into {self.full_table_name} requires a pandas DataFrame, got "
+                                 f"{type(df).__name__}. Use insert() for other kinds of rows.")
         names = [x for x in df.index.names if x is not None]
         if index_as_pk is None:
             index_as_pk = set(names) == set(self.primary_key)
         if index_as_pk:
             if set(names) != set(self.primary_key):
-                raise DataJointError(f"The frame's index {names} is not the primary key {self.primary_key}.")
+                raise DataJointError(f"The frame's index names {names} do not match the primary key "
+                                     f"{self.primary_key} of {self.full_table_name}. Set the index to the key "
+                                     "(df.set_index([...])) or pass index_as_pk=False.")
             df = df.reset_index()
         else:
             df = df.reset_index(drop=True)
         self.insert(df, **insert_kwargs)
 
     def validate(self, rows, *, ignore_extra_fields=False):
-        """Check rows against the heading without writing; returns a ValidationResult."""
-        from .errors import DataJointError as Error
+        """Check rows against the heading without writing; returns a ValidationResult listing, when rows
+        are invalid, each bad row with its error (the whole batch is checked at once while it is valid)."""
+        error = self._first_error(rows, ignore_extra_fields)
+        if error is None:
+            return ValidationResult(True, [], _row_count(rows))
+        if not isinstance(rows, (list, tuple)) or len(rows) > VALIDATE_ROW_BY_ROW:
+            return ValidationResult(False, [(None, error.attribute, str(error))], _row_count(rows))
+        errors = []
+        for i, row in enumerate(rows):
+            bad = self._first_error([row], ignore_extra_fields)
+            if bad is not None:
+                errors.append((i, bad.attribute, str(bad)))
+        return ValidationResult(False, errors or [(None, error.attribute, str(error))], len(rows))
+
+    def _first_error(self, rows, ignore_extra_fields):
+        """The DataJointError inserting ``rows`` would raise before writing, or None (with ``.attribute``)."""
         try:
-            table = rows_to_arrow(rows, self.heading, self.full_table_name, ignore_extra_fields=ignore_extra_fields)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                table = rows_to_arrow(rows, self.heading, self.full_table_name, ignore_extra_fields=ignore_extra_fields)
             self._check_primary_key_given(table.column_names)
             from .codecs import validating
             with validating(self):  # encode, but write nothing to object stores
                 conform(table, self.heading, self.full_table_name, self.connection.backend)
-            return ValidationResult(True, [], table.num_rows)
-        except Error as e:
-            return ValidationResult(False, [(None, None, str(e))], 0)
+            return None
+        except DataJointError as e:
+            e.attribute = next((n for n in self.heading.names if f".{n} " in str(e) or f"[{n!r}" in str(e)), None)
+            return e
 
     # ----- update ----------------------------------------------------------------------------
     def update1(self, row: dict):
@@ -402,11 +459,11 @@ class Table(QueryExpression, metaclass=TableMeta):
                                  "their dependents, or delete the dependent rows first.") from None
         return count if get_count else None
 
-    def delete(self, transaction=True, prompt=None, part_integrity="enforce"):
+    def delete(self, transaction=True, prompt=None, part_integrity="enforce", **legacy):
         """Delete the restricted rows and everything that depends on them (one transaction)."""
         from .delete import cascade_delete
         self.connection.refuse_while_caching(f"delete from {self.full_table_name}")
-        return cascade_delete(self, transaction=transaction, prompt=prompt, part_integrity=part_integrity)
+        return cascade_delete(self, transaction=transaction, prompt=prompt, part_integrity=part_integrity, **legacy)
 
     # ----- drop and alter --------------------------------------------------------------------
     def drop_quick(self):
@@ -419,7 +476,9 @@ class Table(QueryExpression, metaclass=TableMeta):
         try:
             backend.drop_table(self.database, self.table_name)
         except IntegrityError:
-            raise IntegrityError(f"Cannot drop {self.full_table_name}: other tables reference it. Use drop() to "
+            self.connection.reload_dependencies()
+            referencing = ", ".join(n for n in self.children() if n != self.full_table_name) or "other tables"
+            raise IntegrityError(f"Cannot drop {self.full_table_name}: {referencing} reference it. Use drop() to "
                                  "drop it together with its dependents.") from None
         backend.delete_lineage(self.database, self.table_name)
         self.connection.forget()
@@ -462,9 +521,7 @@ class Table(QueryExpression, metaclass=TableMeta):
 
     def children(self, primary=None, as_objects=False, foreign_key_info=False):
         edges = self.connection.dependencies.edges_to_children(self._graph_node)
-        if primary is not None:
-            edges = [(c, fk) for c, fk in edges
-                     if set(fk.child_attributes) <= set(self.connection.table_spec(*c).primary_key) == primary]
+        edges = [(c, fk) for c, fk in edges if primary is None or fk.in_key == primary]
         return self._edge_info(edges, as_objects, foreign_key_info)
 
     def _edge_info(self, edges, as_objects, foreign_key_info):
@@ -559,7 +616,10 @@ def _is_path(obj) -> bool:
 
 
 class ValidationResult:
-    """Outcome of Table.validate: truthy when every row is valid."""
+    """Outcome of Table.validate: truthy when every row is valid; ``errors`` holds
+    (row index or None, attribute or None, message) for each problem found."""
+
+    SHOWN = 10  # errors listed by summary()
 
     def __init__(self, is_valid, errors, rows_checked):
         self.is_valid, self.errors, self.rows_checked = is_valid, errors, rows_checked
@@ -567,12 +627,34 @@ class ValidationResult:
     def __bool__(self):
         return self.is_valid
 
+    def __repr__(self):
+        return f"ValidationResult({self.summary().splitlines()[0]})"
+
     def summary(self) -> str:
         if self.is_valid:
-            return f"{self.rows_checked} row(s) valid"
-        return "\n".join(msg for _, _, msg in self.errors)
+            return f"Validation passed: {self.rows_checked} rows checked"
+        lines = [f"Validation failed: {len(self.errors)} error(s) in {self.rows_checked} rows checked"]
+        for row, attribute, message in self.errors[:self.SHOWN]:
+            where = "  " + (f"Row {row}" if row is not None else "Rows") + (f", {attribute}" if attribute else "")
+            lines.append(f"{where}: {message}")
+        if len(self.errors) > self.SHOWN:
+            lines.append(f"  ... and {len(self.errors) - self.SHOWN} more errors")
+        return "\n".join(lines)
 
     def raise_if_invalid(self):
         if not self.is_valid:
             raise DataJointError(self.summary())
 
+
+VALIDATE_ROW_BY_ROW = 10_000  # invalid batches up to this size are checked row by row to list every bad row
+
+
+def _all_empty_dicts(rows) -> bool:
+    return isinstance(rows, (list, tuple)) and bool(rows) and all(isinstance(r, dict) and not r for r in rows)
+
+
+def _row_count(rows) -> int:
+    try:
+        return len(rows)
+    except TypeError:
+        return 0

@@ -36,17 +36,23 @@ class Computed(AutoPopulate, Table):
     tier = "computed"
 
 
+class _MasterOf:
+    """`Part.master` on the class and on its instances (``Session.Trial.master is Session``)."""
+
+    def __get__(self, obj, cls):
+        return cls._master
+
+
 class Part(Table):
     """A detail table of a master; rows are inserted with the master's rows."""
 
     tier = "part"
     _master = None
+    master = _MasterOf()
 
-    @property
-    def master(self):
-        return self._master
-
-    def delete(self, transaction=True, prompt=None, part_integrity="enforce"):
+    def delete(self, transaction=True, prompt=None, part_integrity="enforce", **legacy):
+        from .delete import legacy_delete_arguments
+        prompt, part_integrity = legacy_delete_arguments(prompt, part_integrity, legacy)
         if part_integrity == "enforce":
             raise DataJointError(f"Cannot delete from the part table {self.full_table_name} on its own: delete "
                                  "from its master, or pass part_integrity='ignore' (or 'cascade').")

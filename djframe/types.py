@@ -34,7 +34,8 @@ SIMPLE_TYPES = set(INTEGER_RANGES) | {"float32", "float64", "bool", "date", "jso
 _PARAM_PATTERNS = {
     "char": re.compile(r"^char\s*\(\s*(\d+)\s*\)$", re.I),
     "varchar": re.compile(r"^varchar\s*\(\s*(\d+)\s*\)$", re.I),
-    "decimal": re.compile(r"^decimal\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)$", re.I),
+    # `unsigned` (0.14 definitions; deprecated by MySQL for decimals) is accepted and not enforced
+    "decimal": re.compile(r"^decimal\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)(?:\s+unsigned)?$", re.I),
     "datetime": re.compile(r"^datetime\s*\(\s*(\d)\s*\)$", re.I),
     "enum": re.compile(r"^enum\s*\((.*)\)$", re.I | re.S),
 }

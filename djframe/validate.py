@@ -15,6 +15,8 @@ import datetime as dt
 import decimal
 import json
 import math
+import re
+import warnings
 import uuid
 from collections.abc import Mapping
 
@@ -72,12 +74,14 @@ def _as_arrow(rows, heading, table_name) -> pa.Table:
         return _from_columns({n: [r[n].item() if hasattr(r[n], "item") else r[n] for r in rows] for n in names},
                              heading)
     names = heading.names
+    warnings.warn("Positional inserts (rows as tuples or lists in heading order) are deprecated, as in DataJoint "
+                  "2.x: insert dicts (or frames) keyed by attribute name.", DeprecationWarning, stacklevel=5)
     for i, r in enumerate(rows):
         if not isinstance(r, (tuple, list)) or len(r) != len(names):
             raise InvalidValueError(
-                f"Cannot insert into {table_name}: row {i} is {r!r}, but a positional row must have "
-                f"{len(names)} values in heading order ({', '.join(names)}). Give every value, or use a dict "
-                "to omit attributes that have defaults.")
+                f"Incorrect number of attributes: cannot insert into {table_name}: row {i} is {r!r}, but a "
+                f"positional row must have {len(names)} values in heading order ({', '.join(names)}). Give every "
+                "value, or use a dict to omit attributes that have defaults.")
     return _from_columns({n: [r[i] for r in rows] for i, n in enumerate(names)}, heading)
 
 
@@ -288,8 +292,24 @@ def convert_column(column, attr, table_name, backend, *, rows=None, heading=None
         return encode_column(column, attr, where, rows=rows, heading=heading, backend=backend)
     converter = _CONVERTERS.get(kind)
     if converter is None:  # native passthrough types
-        return column if isinstance(column, pa.Array) else pa.array(list(column))
+        return _native(column, attr, where)
     return converter(column, attr, where, backend)
+
+
+_NATIVE_BINARY = re.compile(r"^(tiny|medium|long)?blob$|^(var)?binary\b|^bytea$")
+
+
+def _native(column, attr, where) -> pa.Array:
+    """A native SQL type passes through; a native binary type takes bytes only (anything else would
+    be stored as its text)."""
+    if _NATIVE_BINARY.match(attr.type.text.strip().lower()):
+        values = _pylist(column)
+        ok = lambda v: isinstance(v, (bytes, bytearray, memoryview, np.bytes_))  # noqa: E731
+        if not all(v is None or ok(v) for v in values):
+            raise _bad(where, _first_bad(values, ok), f"bytes: `{attr.type.text}` is a native binary type",
+                       "Give bytes, or declare the attribute as <blob> to store arrays and other objects.")
+        return pa.array([None if v is None else bytes(v) for v in values], pa.large_binary())
+    return column if isinstance(column, pa.Array) else pa.array(list(column))
 
 
 def _pylist(column) -> list:
@@ -655,7 +675,9 @@ def _bytes(column, attr, where, backend):
     values = _pylist(column)
     ok = lambda v: isinstance(v, (bytes, bytearray, memoryview, np.bytes_))  # noqa: E731
     if not all(v is None or ok(v) for v in values):
-        raise _bad(where, _first_bad(values, ok), "bytes", "Encode text with .encode() first, or use a <blob>.")
+        declared = attr.original_type or "bytes"
+        raise _bad(where, _first_bad(values, ok), f"bytes (`{declared}` is a native binary type: raw bytes only)",
+                   "Encode text with .encode() first, or declare the attribute as <blob> for arrays and objects.")
     return pa.array([None if v is None else bytes(v) for v in values], pa.large_binary())
 
 

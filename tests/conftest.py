@@ -5,7 +5,10 @@ An unreachable server is a test failure, never a skip (set DJ_TEST_BACKENDS to
 run a subset locally, e.g. DJ_TEST_BACKENDS=sqlite).
 """
 
+import contextlib
+import fcntl
 import os
+import tempfile
 import uuid
 
 import pytest
@@ -59,6 +62,40 @@ def schema_name():
     return f"djf_{uuid.uuid4().hex[:10]}"
 
 
+DDL_LOCK = os.path.join(tempfile.gettempdir(), "djframe-tests-drop.lock")
+_held = False
+
+
+@contextlib.contextmanager
+def drop_lock(exclusive=False):
+    """Test processes (xdist workers) drop schemas under a shared lock; a test that runs the reference
+    client holds it exclusively. The reference reads information_schema across the whole server, and
+    MariaDB fails such a scan ("Table ... doesn't exist") when another client drops a table during it.
+    djframe's own catalog reads retry instead (dependencies.py); the reference's cannot be changed."""
+    global _held
+    if _held:  # this process holds it already (a lock taken twice by one process would wait for itself)
+        yield
+        return
+    with open(DDL_LOCK, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        _held = True
+        try:
+            yield
+        finally:
+            _held = False
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@pytest.fixture(autouse=True)
+def _reference_runs_alone(request):
+    """Tests marked `oracle` (they run the reference client) hold the drop lock exclusively."""
+    if request.node.get_closest_marker("oracle") is None:
+        yield
+        return
+    with drop_lock(exclusive=True):
+        yield
+
+
 @pytest.fixture
 def schema(conn, schema_name):
     """A fresh schema, dropped after the test."""
@@ -66,7 +103,8 @@ def schema(conn, schema_name):
     yield sch
     if conn.in_transaction:
         conn.cancel_transaction()
-    sch.drop(prompt=False)
+    with drop_lock():
+        sch.drop(prompt=False)
 
 
 @pytest.fixture

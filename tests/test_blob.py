@@ -580,3 +580,38 @@ def test_reference_known_divergence_2d_chars():
     assert REF.pack(grid)[-8:] == "abcd".encode("utf-16-le")
     assert pack(grid)[-8:] == "acbd".encode("utf-16-le")
     assert math.prod(REF.unpack(REF.pack(grid)).shape) == 4
+
+
+# ----- settings and fetch options of the public ``djframe.blob`` module ---------------------------
+def test_32bit_dims_setting_reads_legacy_blobs():
+    """Old MATLAB mYm blobs wrote dims and lengths as u32; ``dj.blob.use_32bit_dims`` reads them."""
+    import djframe as dj
+    words = np.array([2, 1, 3, 6, 0], "<u4").tobytes()  # ndim, dims (1, 3), class double, real
+    legacy = b"mYm\0A" + words + np.array([1.0, 2.0, 3.0]).tobytes()
+    assert dj.blob is blob and not blob.use_32bit_dims
+    with pytest.raises(DataJointError):
+        unpack(legacy)
+    dj.blob.use_32bit_dims = True
+    try:
+        assert np.array_equal(unpack(legacy), [[1.0, 2.0, 3.0]])
+    finally:
+        dj.blob.use_32bit_dims = False
+    assert np.array_equal(unpack(pack(np.arange(3.0))), np.arange(3.0))
+
+
+def test_fetch_squeeze_reaches_blob_decoding(conn, schema):
+    import djframe as dj
+
+    @schema
+    class Trace(dj.Manual):
+        definition = """
+        trace_id : int32
+        ---
+        data : <blob>
+        """
+    Trace.insert([{"trace_id": i, "data": np.arange(12.0).reshape(1, 12)} for i in range(10)])
+    assert (Trace & {"trace_id": 1}).fetch1("data").shape == (1, 12)
+    assert (Trace & {"trace_id": 1}).fetch1("data", squeeze=True).shape == (12,)
+    assert all(v.shape == (12,) for v in Trace.fetch("data", squeeze=True))
+    assert all(r["data"].shape == (12,) for r in Trace.to_dicts(squeeze=True))
+    assert all(v.shape == (1, 12) for v in Trace.fetch("data"))  # the setting does not stay on

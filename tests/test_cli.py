@@ -70,3 +70,76 @@ def test_console_usage_errors(conn, capsys):
 def test_console_script_version():
     out = subprocess.run([sys.executable, "-m", "djframe", "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("djframe ") and out.stdout.split()[1] == dj.__version__
+
+
+# ----- choosing the database, and failing to reach it (issue 11) ---------------------------------
+def unreachable_args(conn, tmp_path):
+    """Options naming a database of the fixture's kind that cannot be reached."""
+    if conn.settings["backend"] == "sqlite":
+        return ["--sqlite", str(tmp_path / "no-such-folder" / "x.db")], str(tmp_path / "no-such-folder")
+    return ["--backend", conn.settings["backend"], "--host", "127.0.0.1:1", "-u", conn.settings["user"]], \
+        "127.0.0.1:1"
+
+
+def database_url(conn):
+    s = conn.settings
+    if s["backend"] == "sqlite":
+        return "sqlite:///" + s["path"]  # an absolute path: sqlite:////tmp/...
+    password = f":{s['password']}" if s.get("password") else ""
+    database = f"/{s['database_name']}" if s.get("database_name") else ""
+    return f"{s['backend']}://{s['user']}{password}@{s['host']}:{s['port']}{database}"
+
+
+def test_console_connection_failure_is_one_line_naming_the_database(conn, tmp_path, capsys):
+    args, where = unreachable_args(conn, tmp_path)
+    set_connection(None)
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            cli(args, interact=lambda **kw: pytest.fail("the console must not start"))
+        err = capsys.readouterr().err
+        assert exit_.value.code == 1
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+        assert where in err and "To fix: check" in err
+    finally:
+        close_console_connection(conn)
+
+
+def test_console_script_connection_failure_exits_without_traceback(conn, tmp_path):
+    args, where = unreachable_args(conn, tmp_path)
+    out = subprocess.run([sys.executable, "-m", "djframe", *args], capture_output=True, text=True,
+                         stdin=subprocess.DEVNULL, timeout=120)
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    assert out.stderr.strip().splitlines() == [out.stderr.strip()] and where in out.stderr
+
+
+def test_console_connects_by_url_and_by_sqlite_file(schema, conn, tmp_path):
+    @schema
+    class Probe(dj.Manual):
+        definition = """
+        probe_id : int32
+        """
+    Probe.insert1({"probe_id": 7})
+    seen = {}
+    set_connection(None)
+    try:
+        cli(["--url", database_url(conn), "-s", f"{schema.database}:lab"],
+            interact=lambda banner, local, exitmsg: seen.update(banner=banner, local=local))
+        assert seen["local"]["lab"].Probe().to_dicts() == [{"probe_id": 7}]
+        assert dj.conn().backend.name == conn.backend.name and "connected to " + conn.backend.name in seen["banner"]
+        close_console_connection(conn)
+        set_connection(None)
+        cli(["--sqlite", str(tmp_path / "console.db")], interact=lambda banner, local, exitmsg: seen.update(
+            banner=banner))
+        assert dj.conn().backend.name == "sqlite" and str(tmp_path / "console.db") in seen["banner"]
+        assert (tmp_path / "console.db").exists()
+    finally:
+        close_console_connection(conn)
+
+
+def test_console_database_options_conflicts_are_usage_errors(capsys):
+    for bad, message in ((["--url", "sqlite:///x.db", "--host", "h:1"], "--url names the whole database"),
+                         (["--sqlite", "x.db", "--backend", "mysql"], "--sqlite FILE"),
+                         (["--url", "nosuch://x"], "--url: Cannot parse")):
+        with pytest.raises(SystemExit) as exit_:
+            cli(bad, interact=lambda **kw: pytest.fail("the console must not start"))
+        assert exit_.value.code == 2 and message in capsys.readouterr().err

@@ -399,3 +399,25 @@ def test_non_uniform_or_corrupt_columns_take_the_general_path():
     assert unpack_uniform(blobs) is None
     with pytest.raises(DataJointError, match="Not a valid DataJoint blob"):
         unpack_many(blobs)
+
+
+def test_resolve_dtype_gives_the_chain_and_store():
+    """The reference's `resolve_dtype`: (final dtype, codecs outermost first, store)."""
+    from djframe.codecs import _codec_registry, resolve_dtype
+    dtype, chain, store = resolve_dtype("<blob@archive>")
+    assert dtype == "json" and [c.name for c in chain] == ["blob", "hash"] and store == "archive"
+    assert resolve_dtype("<blob>")[0] == "bytes" and resolve_dtype("<blob>")[2] is None
+    assert resolve_dtype("int32") == ("int32", [], None)
+    assert _codec_registry["npy"] is dj.get_codec("npy") and repr(dj.get_codec("blob")) == "<BlobCodec(name='blob')>"
+
+
+def test_object_ref_from_fields_and_store_codecs_need_a_store():
+    from datetime import datetime, timezone
+    from djframe.objectref import ObjectRef
+    when = datetime(2025, 1, 15, 10, 30, tzinfo=timezone.utc)
+    ref = ObjectRef(path="s/T/id=1/data.dat", size=10, hash=None, ext=".dat", is_dir=False, timestamp=when)
+    assert str(ref) == "s/T/id=1/data.dat" and "file" in repr(ref) and ref.timestamp == when
+    assert ref.to_json()["size"] == 10 and ObjectRef.from_json(ref.to_json()).path == ref.path
+    for name in ("npy", "object"):
+        with pytest.raises(DataJointError, match="requires @"):
+            dj.get_codec(name).get_dtype(is_store=False)

@@ -519,3 +519,102 @@ def test_uuid_keys_and_hostile_keys_in_cascades(schema):
     Tag.insert([{"thing": ids[0], "tag": "a'; DROP TABLE x; --"}, {"thing": ids[1], "tag": "b"}])
     assert (Thing & {"thing": ids[0]}).delete() == 1
     assert Tag.to_arrays("tag").tolist() == ["b"]
+
+
+# ----- the reference's insert conveniences -------------------------------------------------------
+def test_empty_rows_take_every_default(schema, conn):
+    """insert1({}) writes a row of defaults; auto_increment keys are MySQL's (native type, as in the reference)."""
+    mysql = conn.backend.name == "mysql"
+    key = "id : int auto_increment  # a native type" if mysql else ""  # else a singleton (its key has a default)
+
+    @schema
+    class Note(dj.Manual):
+        definition = f"""
+        {key}
+        ---
+        stamp = CURRENT_TIMESTAMP : datetime
+        text = null : varchar(20)
+        """
+
+    @schema
+    class Needs(dj.Manual):
+        definition = """
+        id : int32
+        ---
+        value : varchar(8)
+        """
+
+    Note.insert1({})
+    if mysql:
+        Note.insert([{}, {}])
+    rows = Note.to_dicts(order_by="id" if mysql else None)
+    assert [r.get("id") for r in rows] == ([1, 2, 3] if mysql else [None])
+    assert all(r["stamp"] is not None and r["text"] is None for r in rows)
+    with pytest.raises(dj.DataJointError, match=r"Cannot insert empty row.*id, value require values"):
+        Needs.insert1({})
+    assert len(Needs()) == 0
+
+
+def test_positional_rows_are_deprecated(schema, conn):
+    @schema
+    class Pair(dj.Manual):
+        definition = """
+        a : int32
+        ---
+        b : varchar(8)
+        """
+
+    with pytest.warns(DeprecationWarning, match="Positional inserts"):
+        Pair.insert1((1, "x"))
+    with pytest.warns(DeprecationWarning, match="Positional inserts"):
+        Pair.insert([(2, "y")])
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        Pair.insert1({"a": 3, "b": "z"})
+    result = Pair.validate([(4, "w"), (5,), {"a": 6}])
+    assert not result and [e[0] for e in result.errors] == [1, 2]
+    assert "Incorrect number of attributes" in result.errors[0][2]
+    assert result.summary().startswith("Validation failed: 2 error(s) in 3 rows checked")
+    assert Pair.validate([{"a": 7, "b": "v"}]).summary() == "Validation passed: 1 rows checked"
+
+
+def test_insert_dataframe_checks_its_input(schema, conn):
+    import pandas as pd
+
+    @schema
+    class Score(dj.Manual):
+        definition = """
+        id : int32
+        ---
+        score : float64
+        """
+
+    with pytest.raises(dj.DataJointError, match="requires a pandas DataFrame"):
+        Score.insert_dataframe([{"id": 1, "score": 1.0}])
+    frame = pd.DataFrame({"score": [1.0, 2.0]}, index=pd.Index([1, 2], name="wrong"))
+    with pytest.raises(dj.DataJointError, match="do not match the primary key"):
+        Score.insert_dataframe(frame, index_as_pk=True)
+    Score.insert_dataframe(frame.rename_axis("id"))
+    assert len(Score()) == 2
+
+
+def test_a_class_without_definition_is_refused(schema, conn):
+    class Typo(dj.Manual):
+        definitions = "id : int32\n"
+
+    with pytest.raises(NotImplementedError, match="has no `definition`"):
+        schema(Typo)
+
+
+def test_unknown_attribute_is_a_key_error(schema, conn):
+    @schema
+    class Person(dj.Manual):
+        definition = """
+        name : varchar(16)
+        """
+
+    with pytest.raises(KeyError):
+        Person.insert1({"name": "Bob", "spouse": "Alice"})
+    with pytest.raises(dj.errors.UnknownAttributeError, match="ignore_extra_fields"):
+        Person.insert1({"nam": "Bob"})

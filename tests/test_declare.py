@@ -653,3 +653,16 @@ def test_render_quotes_awkward_strings():
 def test_render_uses_parent_names():
     spec = parse("-> Subject.proj(buddy_id='subject_id')\n")
     assert render_definition(spec, {(S, "subject"): "mod.Animal"}).startswith('-> mod.Animal.proj(buddy_id="subject_id")')
+
+
+def test_decimal_unsigned_of_old_definitions_is_a_decimal():
+    t = parse_type("decimal(2, 2) unsigned")
+    assert (t.kind, t.args) == ("decimal", (2, 2))
+    assert parse_type("decimal(5)").kind == "decimal"
+
+
+def test_part_may_reach_its_master_through_another_part():
+    spec = parse_definition("-> master.Child\n", schema=S, table_name="parent__grandchild", tier="part",
+                            resolve=lambda text: ParentRef(S, "parent__child", (pk("parent_id", "int32"),
+                                                                                pk("child_id", "int32"))))
+    assert [fk.parent_table for fk in spec.foreign_keys] == ["parent__child"]

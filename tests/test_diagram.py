@@ -363,6 +363,48 @@ def test_rendering_through_dot(pipeline, monkeypatch, tmp_path):
         d.svg_string()
 
 
+def test_reference_rendering_api(pipeline):
+    """_repr_svg_, make_image without matplotlib, pydot's get_nodes() on make_dot(), diagram_active."""
+    d = Diagram(pipeline.schema, context={})
+    svg = d._repr_svg_()
+    assert svg.startswith("<svg") and svg.endswith("svg>")
+    image = d.make_image()
+    assert image.ndim == 3 and image.shape[2] in (3, 4) and 0 <= image.min() <= image.max() <= 1
+    names = [n.get_name() for n in d.make_dot().get_nodes()]
+    assert any("subject" in n for n in names) and "node" not in names
+    assert dj.diagram.diagram_active
+
+
+def test_png_decoder_undoes_every_filter():
+    import struct
+    import zlib
+
+    import numpy as np
+    from djframe.diagram import png_to_array
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, size=(5, 4, 3), dtype=np.uint8)
+    rows, prev = [], np.zeros(12, np.int32)
+    for y, kind in enumerate([0, 1, 2, 3, 4]):
+        line, filtered = pixels[y].reshape(-1).astype(np.int32), []
+        for x, v in enumerate(line):
+            left = line[x - 3] if x >= 3 else 0
+            up, corner = prev[x], (prev[x - 3] if x >= 3 else 0)
+            p = left + up - corner
+            paeth = left if abs(p - left) <= abs(p - up) and abs(p - left) <= abs(p - corner) else (
+                up if abs(p - up) <= abs(p - corner) else corner)
+            guess = [0, left, up, (left + up) // 2, paeth][kind]
+            filtered.append((v - guess) & 0xFF)
+        rows.append(bytes([kind] + filtered))
+        prev = line
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 5, 8, 2, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(b"".join(rows))) + chunk(b"IEND", b""))
+    assert (np.round(png_to_array(png) * 255).astype(np.uint8) == pixels).all()
+
+
 # ----- the restriction engine --------------------------------------------------------------------
 
 def test_cascade_counts_or_convergence(filled):

@@ -217,13 +217,14 @@ def test_key_without_its_attributes_is_refused(pipeline):
 
 
 # ----- interoperability ---------------------------------------------------------------------------
+@pytest.mark.oracle
 def test_reference_client_works_the_same_queue(pipeline, schema, backend_name, tmp_path):
     """The reference reads djframe's queue and reserves from it, and djframe reads the reference's."""
     if backend_name == "sqlite":
         pytest.skip("the reference client has no SQLite backend")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ref = pytest.importorskip("datajoint")
+        ref = __import__("datajoint")  # a test dependency: never skipped
         from tests.conftest import server_settings
         s = server_settings(backend_name, str(tmp_path))
         connection = ref.Connection(f"{s['host']}:{s['port']}", s["user"], s["password"], use_tls=False,
@@ -269,3 +270,98 @@ def test_tables_that_would_share_a_queue_are_refused(schema):
         Trace.jobs
     Source.insert1({"sid": 1})
     assert Trace.populate()["success_count"] == 1  # without queues both work
+
+
+# ----- make-time API and populate's arguments -----------------------------------------------------
+def test_upstream_is_the_key_s_ancestry_inside_make_only(schema):
+    @schema
+    class Animal(dj.Manual):
+        definition = """
+        animal : int32
+        ---
+        name : varchar(16)
+        """
+
+    @schema
+    class Other(dj.Manual):
+        definition = """
+        other : int32
+        """
+
+    seen = []
+
+    @schema
+    class Greeting(dj.Computed):
+        definition = """
+        -> Animal
+        ---
+        text : varchar(32)
+        """
+
+        def make_fetch(self, key):
+            seen.append(id(self.upstream))
+            return (self.upstream[Animal].fetch1("name"),)
+
+        def make_compute(self, key, name):
+            seen.append(id(self.upstream))
+            return (f"hi {name}",)
+
+        def make_insert(self, key, text):
+            seen.append(id(self.upstream))
+            with pytest.raises(DataJointError, match="not in this trace"):
+                self.upstream[Other]
+            self.insert1({**key, "text": text})
+
+    Animal.insert([{"animal": 1, "name": "ada"}, {"animal": 2, "name": "bo"}])
+    assert Greeting.populate()["success_count"] == 2
+    assert sorted(Greeting.to_arrays("text")) == ["hi ada", "hi bo"]
+    # one trace per key, seen by every phase (make_fetch runs twice: outside and inside the transaction)
+    assert len(seen) == 8 and len(set(seen[:4])) == 1 and len(set(seen[4:])) == 1
+    with pytest.raises(DataJointError, match="only available inside make"):
+        Greeting().upstream
+
+
+def test_legacy_make_tuples_and_tables_without_make(schema, pipeline):
+    Subject, _ = pipeline
+
+    @schema
+    class Legacy(dj.Computed):
+        definition = """
+        -> Subject
+        """
+
+        def _make_tuples(self, key):
+            self.insert1(key)
+
+    assert Legacy.populate()["success_count"] == 6
+    module = dj.VirtualModule("jobs_virtual", schema.database, connection=schema.connection)
+    with pytest.raises(DataJointError, match="has no make"):  # one error before any key is tried
+        module.Analysis().populate(suppress_errors=True)
+    with pytest.raises(DataJointError, match="has no make"):
+        module.Analysis().populate(reserve_jobs=True)
+    assert len(module.Analysis()) == 0
+
+
+def test_processes_none_means_one_per_cpu(pipeline):
+    _, Analysis = pipeline
+    assert Analysis.populate(processes=None) == {"success_count": 6, "error_list": []}
+    with pytest.raises(DataJointError, match="positive number"):
+        Analysis.populate(processes=0)
+
+
+def test_order_and_the_queue_definition(pipeline):
+    from djframe.jobs import ERROR_MESSAGE_LENGTH, TRUNCATION_APPENDIX
+    _, Analysis = pipeline
+    assert ERROR_MESSAGE_LENGTH == 2047 and TRUNCATION_APPENDIX == "...truncated"
+    assert "subject_id : int32" in Analysis.jobs.definition and "status" in Analysis.jobs.definition
+    made = []
+    Analysis.make = lambda self, key: (made.append(key["subject_id"]), self.insert1({**key, "doubled": 0.0}))
+    try:
+        Analysis.populate(order="reverse", max_calls=2)
+        assert made == [6, 5]
+        Analysis.populate(reserve_jobs=True, order="reverse", max_calls=2)
+        assert made == [6, 5, 4, 3]
+        with pytest.raises(DataJointError, match="order"):
+            Analysis.populate(order="sideways")
+    finally:
+        del Analysis.make

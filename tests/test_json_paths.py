@@ -60,3 +60,21 @@ def test_bad_json_paths(notes):
         notes & {"meta.flag:bool": True}
     with pytest.raises(DataJointError, match="cannot compare with 'old' as int"):
         notes & {"meta.subject.age:int": "old"}
+
+
+def test_array_indices_in_paths(schema):
+    @schema
+    class Car(dj.Manual):
+        definition = """
+        name : varchar(16)
+        ---
+        car = null : json
+        """
+    Car.insert([{"name": "a", "car": {"lights": [{"white": True}, {"white": False}], "wheels": [[1, 2], [3, 4]]}},
+                {"name": "b", "car": {"lights": [{"color": "red"}]}},
+                {"name": "c", "car": None}])
+    names = lambda q: sorted(r["name"] for r in q.to_dicts())  # noqa: E731
+    assert names(Car & {"car.lights[0].color": "red"}) == ["b"]
+    assert names(Car & {"car.lights[0].white": None}) == ["b", "c"]
+    assert names(Car & {"car.wheels[1][0]:int": 3}) == ["a"]
+    assert Car.proj(second="car.lights[1].white").to_dicts(order_by="name")[1]["second"] is None

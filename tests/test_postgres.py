@@ -76,7 +76,7 @@ def test_type_mapping_and_markers_on_every_column(schema, conn):
     assert types["kid"][1] == ":int8:small key" and types["u64"][1] == ":uint64:" and types["blob"][1] == ":<blob>:"
     child = column_types(conn, schema.database, "child")
     assert child["kid"] == ("smallint", ":int8:small key")  # FK columns carry the marker too
-    assert conn.query(f"SELECT obj_description('\"{schema.database}\".kinds'::regclass, 'pg_class')")[0][0] \
+    assert conn.query(f"SELECT obj_description('\"{schema.database}\".kinds'::regclass, 'pg_class')").fetchone()[0] \
         == "all the kinds"
     assert Child.heading["kid"].type.kind == "int8"
     with pytest.raises(InvalidValueError, match="check constraint"):

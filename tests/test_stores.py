@@ -524,3 +524,87 @@ def test_skipped_duplicates_write_no_objects(schema, store):
     assert report["schema_paths_orphaned"] == 0 and report["hash_paths_orphaned"] == 0
     Img.insert(again[:3], skip_duplicates=True)  # nothing new: nothing written, no error
     assert files(store) - before == added
+
+
+# ----- the reference's per-value and per-object APIs ---------------------------------------------
+def test_npy_structured_array_with_strings(conn, schema, file_store):
+    @schema
+    class Rec(dj.Manual):
+        definition = """
+        rec_id : int32
+        ---
+        table_data : <npy@>
+        """
+    dtype = np.dtype([("x", np.float64), ("label", "U10")])
+    value = np.array([(1.0, "a"), (2.5, "bb")], dtype)
+    Rec.insert1({"rec_id": 1, "table_data": value})
+    ref = Rec.fetch1("table_data")
+    assert ref.dtype == dtype and ref.shape == (2,)
+    loaded = ref.load()
+    assert loaded.dtype == dtype and np.array_equal(loaded, value)
+
+
+def test_object_ref_refuses_the_wrong_kind_of_object(conn, schema, file_store, tmp_path):
+    @schema
+    class Obj(dj.Manual):
+        definition = """
+        obj_id : int32
+        ---
+        item : <object@>
+        """
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "a.txt").write_text("a")
+    Obj.insert([{"obj_id": 1, "item": b"bytes"}, {"obj_id": 2, "item": str(folder)}])
+    file_ref, folder_ref = (Obj & {"obj_id": 1}).fetch1("item"), (Obj & {"obj_id": 2}).fetch1("item")
+    with pytest.raises(dj.DataJointError, match="Cannot listdir"):
+        file_ref.listdir()
+    with pytest.raises(dj.DataJointError, match="Cannot read"):
+        folder_ref.read()
+    assert folder_ref.listdir() == ["a.txt"]
+    with pytest.raises(InvalidValueError, match="not found"):
+        Obj.insert1({"obj_id": 3, "item": str(tmp_path / "missing.dat")})
+    assert len(Obj & {"obj_id": 3}) == 0
+
+
+def test_staged_insert_needs_the_primary_key_first(conn, schema, file_store):
+    @schema
+    class Staged(dj.Manual):
+        definition = """
+        staged_id : int32
+        ---
+        item : <object@>
+        """
+    with pytest.raises(dj.DataJointError, match="Primary key"):
+        with Staged.staged_insert1 as staged:
+            staged.store("item", ".dat")
+    assert len(Staged) == 0
+
+
+def test_object_codec_encodes_one_value(file_store, tmp_path):
+    """`ObjectCodec.encode` with the reference's key/context writes the object and returns its metadata."""
+    from djframe.builtin_codecs import NpyCodec, ObjectCodec
+    source = tmp_path / "one.dat"
+    source.write_bytes(b"payload")
+    meta = ObjectCodec().encode(source, key={"item_id": 7}, store_name="main",
+                                context={"schema": "sch", "table": "Tab", "field": "item", "config": dj.config})
+    assert meta["path"].startswith("_schema/sch/Tab/item_id=7/item_") and meta["ext"] == ".dat"
+    assert meta["is_dir"] is False and meta["size"] == 7 and meta["store"] == "main"
+    assert ObjectCodec().decode(json.dumps(meta)).read() == b"payload"
+    npy = NpyCodec().encode(np.arange(5), key={"_schema": "sch", "_table": "tab", "_field": "arr", "id": 1})
+    assert np.array_equal(NpyCodec().decode(npy).load(), np.arange(5))
+
+
+def test_hash_registry_functions(file_store):
+    from djframe.hash_registry import build_hash_path, compute_hash, delete_path, get_hash, put_hash
+    meta = put_hash(b"content", "sch", "main")
+    assert meta == {"hash": compute_hash(b"content"), "path": f"_hash/sch/{compute_hash(b'content')}",
+                    "schema": "sch", "store": "main", "size": 7}
+    assert get_hash(meta) == b"content" and put_hash(b"content", "sch", "main") == meta
+    file_store.put(meta["path"], b"changed", atomic=False)
+    with pytest.raises(StoreIntegrityError, match="Hash mismatch"):
+        get_hash(meta)
+    assert delete_path(meta["path"], "main") is True and delete_path(meta["path"], "main") is False
+    assert build_hash_path(meta["hash"], "s", (2, 2), hash_prefix="_hash").startswith(f"_hash/s/{meta['hash'][:2]}/")
+    with pytest.raises(dj.DataJointError, match="Invalid content hash"):
+        build_hash_path("NOT-A-HASH", "s", hash_prefix="_hash")

@@ -11,17 +11,36 @@ import contextlib
 import datetime as dt
 import decimal
 import json
+import re
 import uuid
 from dataclasses import dataclass
 
 import pyarrow as pa
 
-from ..errors import DataJointError
+from ..errors import DataJointError, InvalidValueError
 from ..heading import Attribute
 from ..spec import ForeignKeySpec, IndexSpec, TableSpec
 from ..types import CoreType
 
 LINEAGE_TABLE = "~lineage"
+
+
+def _as_uuid(value, attribute) -> uuid.UUID:
+    """A restriction's value for a uuid attribute: a UUID, its text or its 16 bytes."""
+    try:
+        if isinstance(value, (bytes, bytearray)) and len(value) == 16:
+            return uuid.UUID(bytes=bytes(value))
+        if isinstance(value, str):
+            return uuid.UUID(value)
+    except ValueError:
+        pass
+    raise InvalidValueError(f"Cannot compare the uuid attribute `{attribute.name}` with {value!r}: it is not a UUID. "
+                            "Give a uuid.UUID or its text, e.g. '6ba7b810-9dad-11d1-80b4-00c04fd430c8'.")
+
+
+def path_text(steps) -> str:
+    """The SQL/JSON path of JSON path ``steps``: ``$.a.b[0].c`` (keys are identifiers, indices ints)."""
+    return "$" + "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in steps)
 
 
 @dataclass(frozen=True)
@@ -64,6 +83,8 @@ class Backend:
         """An escaped SQL literal for a Python value, typed by the attribute when known."""
         if value is None:
             return "NULL"
+        if attribute is not None and attribute.type.kind == "uuid" and not isinstance(value, uuid.UUID):
+            return self.uuid_literal(_as_uuid(value, attribute))
         if isinstance(value, bool):
             return self.bool_literal(value)
         if isinstance(value, (int, decimal.Decimal)) and not isinstance(value, bool):
@@ -82,8 +103,6 @@ class Backend:
             return self.bytes_literal(bytes(value))
         if isinstance(value, (dict, list)):
             return self.string_literal(json.dumps(value))
-        if attribute is not None and attribute.type.kind == "uuid":
-            return self.uuid_literal(uuid.UUID(str(value)))
         return self.string_literal(str(value))
 
     def bool_literal(self, value: bool) -> str:
@@ -134,6 +153,21 @@ class Backend:
     def fetch_rows(self, sql: str, params=None) -> list[tuple]:  # pragma: no cover - abstract
         raise NotImplementedError("abstract")
 
+    # ----- raw SQL from user code (Connection.query) ------------------------------------------
+    def param_marker(self, position: int) -> str:
+        """The driver's placeholder for the ``position``-th (0-based) bound argument."""
+        return "%s"
+
+    def user_sql(self, sql: str) -> str:
+        """User SQL written for the reference's drivers (``%s`` placeholders, ``%%`` for a percent sign,
+        both anywhere in the text, as pymysql and psycopg2 format them) in this driver's style."""
+        count = iter(range(1 << 30))
+        return re.sub(r"%%|%s", lambda m: "%" if m.group() == "%%" else self.param_marker(next(count)), sql)
+
+    def run_query(self, sql: str, args=()) -> tuple[list[str] | None, list[tuple], int]:
+        """(column names or None when the statement returns no rows, rows, row count) of one statement."""
+        raise NotImplementedError("abstract")  # pragma: no cover
+
     @contextlib.contextmanager
     def recording(self):
         """The statements a change would execute, collected instead of executed (dry runs of deploy
@@ -150,7 +184,7 @@ class Backend:
     def json_path_sql(self, column: str, steps: tuple, cast: str) -> str:
         """A scalar inside a json column (SQL NULL when missing or null), cast to int, float or text.
         The default is SQLite's json_extract; steps are identifiers (checked by the parser)."""
-        return f"CAST(json_extract({column}, {self.string_literal('$.' + '.'.join(steps))}) AS {self.json_casts[cast]})"
+        return f"CAST(json_extract({column}, {self.string_literal(path_text(steps))}) AS {self.json_casts[cast]})"
 
     def replica_identity_sql(self, schema: str, table: str, mode: str) -> str:
         raise DataJointError(f"REPLICA IDENTITY is a PostgreSQL table setting (for change data capture); the "
@@ -223,6 +257,10 @@ class Backend:
             return sum(self.execute(f"INSERT INTO {target} DEFAULT VALUES") for _ in range(data.num_rows))
         rows = zip(*(column.to_pylist() for column in data.columns))
         return self.insert_rows(schema, table, data.column_names, rows, conflict)
+
+    def insert_default_row(self, schema, table) -> int:
+        """One row of nothing but defaults (auto_increment, NULL, CURRENT_TIMESTAMP)."""
+        return self.execute(f"INSERT INTO {self.full_name(schema, table)} DEFAULT VALUES")
 
     def insert_rows(self, schema, table, names, rows, conflict: str = "") -> int:
         """INSERT ... VALUES of Python values already in their stored form (escaped literals)."""
@@ -470,6 +508,119 @@ class Backend:
     def current_user(self) -> str:
         """The database user this connection acts as (recorded with each reserved job)."""
         return str(self.fetch_rows(self.current_user_sql)[0][0])
+
+    # ----- job queue: claiming and liveness (jobs.py) -------------------------------------------
+    connection_id_sql = "0"  # this session's id, as the server reports it in its session list
+    clock_ms_sql = "LOCALTIMESTAMP(3)"  # the server clock at the queue columns' precision
+    random_sql = "RANDOM()"
+    claim_lock = ""  # the clause that lets concurrent claimers pass over each other's rows
+
+    def job_order_sql(self, order: str, key_columns) -> str:
+        """ORDER BY of a claim: priority first, then 'original' (oldest, then key), 'reverse' or 'random'."""
+        priority = self.quote("priority")
+        if order == "random":
+            return f"{priority}, {self.random_sql}"
+        direction = " DESC" if order == "reverse" else ""
+        return ", ".join([priority] + [self.quote(c) + direction for c in ("scheduled_time", *key_columns)])
+
+    def claim_set_sql(self, values: dict, heading) -> str:
+        """SET of a claim: the worker's values, the server's clock and this session's id."""
+        sets = [f"{self.quote(c)} = {self.typed_literal(v, heading[c])}" for c, v in values.items()]
+        sets += [f"{self.quote('reserved_time')} = {self.clock_ms_sql}",
+                 f"{self.quote('connection_id')} = {self.connection_id_sql}"]
+        return ", ".join(sets)
+
+    def claim_jobs(self, schema, table, key_columns, where: str, order_sql: str, limit: int, values: dict,
+                   heading) -> pa.Table:
+        """Reserve up to `limit` jobs matching `where` in ONE statement, so concurrent workers never
+        race for a row: the raw key columns (and connection_id) of the jobs this session now holds."""
+        name = self.full_name(schema, table)
+        keys = ", ".join(self.quote(c) for c in key_columns)
+        pick = (f"SELECT {keys} FROM {name} WHERE {self.due_now_sql(where)} ORDER BY {order_sql} LIMIT {int(limit)}"
+                f"{self.claim_lock}")
+        return self.fetch_returning(f"UPDATE {name} SET {self.claim_set_sql(values, heading)} WHERE ({keys}) IN "
+                                    f"({pick}) RETURNING {keys}, {self.claimed_columns_sql()}")
+
+    def claimed_columns_sql(self) -> str:
+        """What a claim returns after the key: the holder, and what orders the claimed jobs."""
+        return ", ".join(self.quote(c) for c in ("connection_id", "priority", "scheduled_time"))
+
+    def due_now_sql(self, where: str) -> str:
+        """`where` and: scheduled by now, on the server's clock (no round trip to read it)."""
+        return f"{where} AND {self.quote('scheduled_time')} <= {self.clock_ms_sql}"
+
+    def delete_where(self, schema, table, where: str) -> int:
+        """One DELETE (atomic by itself: no transaction around it); the number of rows deleted."""
+        return self.execute(f"DELETE FROM {self.full_name(schema, table)} WHERE {where}")
+
+    def fetch_returning(self, sql: str) -> pa.Table:
+        """The rows of a writing statement (UPDATE ... RETURNING), raw."""
+        return self.fetch_arrow(sql)
+
+    def live_sessions(self) -> dict | None:
+        """{session id: start time or None} of every session the server has now; None when the
+        server cannot tell (an embedded database), or cannot show all of them to this user."""
+        return None
+
+    # ----- version records of made rows (djframe.stale) ---------------------------------------------
+    def row_digest_sql(self, qualifier: str, columns) -> str:
+        """The md5 (hex text) of one row's `columns`, NULL-safe and in the given order."""
+        values = " || ',' || ".join(f"quote({qualifier}.{self.quote(c)})" for c in columns)
+        return f"md5({values or repr('')})"
+
+    def digest_list_sql(self, digests) -> str:
+        """The digests as one text, comma-separated, a missing one (NULL) as '-'."""
+        return "(" + " || ',' || ".join(f"COALESCE({d}, '-')" for d in digests) + ")" if digests else "''"
+
+    def version_select(self, target: tuple, columns, parents, where: str = "", constants=None, keys=(),
+                       record: tuple | None = None, record_columns=()) -> str:
+        """SELECT per row of `target` (restricted by `where`, written on its full name): its `keys`,
+        the `constants`, ``_dj_witness`` (the digest of its `columns`), ``_dj_upstream`` (the digest of
+        each parent's referenced row: (schema, table, columns, [(child attr, parent attr)]) each), and,
+        with `record`, the record table's `record_columns` of the same key as ``_dj_recorded_<name>``."""
+        name, q = self.full_name(*target), self.quote
+        out = [f"{name}.{q(k)} AS {q(k)}" for k in keys]
+        out += [f"{self.literal(v)} AS {q(c)}" for c, v in (constants or {}).items()]
+        out.append(f"{self.row_digest_sql(name, columns)} AS {q('_dj_witness')}")
+        digests = []
+        for i, (schema, table, parent_columns, attr_map) in enumerate(parents):
+            alias = q(f"_dj_p{i}")
+            match = " AND ".join(f"{alias}.{q(pa)} = {name}.{q(ch)}" for ch, pa in attr_map)
+            digests.append(f"(SELECT {self.row_digest_sql(alias, parent_columns)} FROM {self.full_name(schema, table)} "
+                           f"AS {alias} WHERE {match})")
+        out.append(f"{self.digest_list_sql(digests)} AS {q('_dj_upstream')}")
+        source = name
+        if record is not None:
+            rec = q("_dj_r")
+            source += (f" LEFT JOIN {self.full_name(*record)} AS {rec} ON "
+                       + " AND ".join(f"{rec}.{q(k)} = {name}.{q(k)}" for k in keys))
+            out += [f"{rec}.{q(c)} AS {q('_dj_recorded_' + c)}" for c in record_columns]
+        return f"SELECT {', '.join(out)} FROM {source}" + (f" WHERE {where}" if where else "")
+
+    bound_key_kinds: frozenset = frozenset()  # key types passed as bound parameters (see key_condition)
+
+    def key_condition(self, qualifier: str, key: dict, heading) -> tuple[str, list]:
+        """(``qualifier.attr = value AND ...``, parameters) for the key's attributes in `heading`: values
+        of `bound_key_kinds` as parameters (the statement text then repeats, so a driver's cache of
+        prepared statements serves every key), others as literals in their stored form."""
+        terms, params = [], []
+        for k, v in key.items():
+            if k not in heading.names:
+                continue
+            attribute = heading[k]
+            if attribute.type.kind in self.bound_key_kinds and isinstance(v, (int, str)) and not isinstance(v, bool):
+                terms.append(f"{qualifier}.{self.quote(k)} = {self.param_marker(len(params))}")
+                params.append(v)
+            else:
+                terms.append(f"{qualifier}.{self.quote(k)} = {self.typed_literal(v, attribute)}")
+        return " AND ".join(terms) or "1 = 1", params
+
+    def upsert_select(self, schema, table, names, select_sql, primary_key, params=None) -> int:
+        """INSERT ... SELECT that replaces rows of the same primary key, in one statement (the
+        select must not read `table` itself)."""
+        cols = ", ".join(self.quote(c) for c in names)
+        return self.execute(f"INSERT INTO {self.full_name(schema, table)} ({cols}) SELECT * FROM ({select_sql}) AS src "
+                            "WHERE 1 = 1" + Backend.conflict_clause(self, names, primary_key, False, True), params)
 
 
 # ----- parts of a result whose raw types differ ---------------------------------------------------

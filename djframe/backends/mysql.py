@@ -34,7 +34,7 @@ from ..errors import DeclarationError
 from ..heading import Attribute
 from ..spec import ForeignKeySpec, IndexSpec, TableSpec
 from ..types import CoreType, parse_type
-from .base import LINEAGE_TABLE, Backend, ColumnInfo
+from .base import LINEAGE_TABLE, Backend, ColumnInfo, path_text
 from .tsv import is_binary, write_tsv
 
 SQL_MODE = ("NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,STRICT_ALL_TABLES,"
@@ -145,21 +145,34 @@ class MySQLBackend(Backend):
         return self.literal(value, attribute)
 
     # ----- execution -------------------------------------------------------------------------
-    def _run(self, sql: str, params=None, fetch=False):
+    def _run(self, sql: str, params=None, fetch=False, take=None):
         """Execute on the pymysql session; reconnect once if the link dropped outside a transaction."""
         for attempt in (0, 1):
             try:
                 with self.conn.cursor() as cur:
                     count = cur.execute(sql) if params is None else cur.execute(sql, params)
+                    if take is not None:
+                        return take(cur)
                     return list(cur.fetchall()) if fetch else count
             except pymysql.err.MySQLError as e:
                 code = e.args[0] if e.args and isinstance(e.args[0], int) else -1
                 if attempt or code not in RECONNECTABLE or self._in_transaction:
                     raise self.translate_error(e, sql) from None
                 self.conn.ping(reconnect=True)
+                self.reconnects = getattr(self, "reconnects", 0) + 1
 
     def execute(self, sql: str, params=None) -> int:
         return self._run(sql, params)
+
+    def insert_default_row(self, schema, table) -> int:
+        return self.execute(f"INSERT INTO {self.full_name(schema, table)} () VALUES ()")
+
+    def run_query(self, sql, args=()):
+        """pymysql formats ``%s`` and ``%%`` itself (always: the reference passes an args tuple)."""
+        def take(cur):
+            names = [d[0] for d in cur.description] if cur.description else None
+            return names, list(cur.fetchall()) if names is not None else [], cur.rowcount
+        return self._run(sql, tuple(args or ()), take=take)
 
     def fetch_rows(self, sql: str, params=None) -> list[tuple]:
         return self._run(sql, params, fetch=True)
@@ -261,15 +274,17 @@ class MySQLBackend(Backend):
 
     def json_path_sql(self, column: str, steps: tuple, cast: str) -> str:
         """JSON_VALUE gives SQL NULL for a JSON null (JSON_UNQUOTE would give the text 'null')."""
-        return f"CAST(JSON_VALUE({column}, {self.string_literal('$.' + '.'.join(steps))}) AS {self.json_casts[cast]})"
+        return f"CAST(JSON_VALUE({column}, {self.string_literal(path_text(steps))}) AS {self.json_casts[cast]})"
 
     def begin(self):
         self.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
         self._in_transaction = True
 
     def commit(self):
-        self._in_transaction = False
-        self.execute("COMMIT")
+        try:  # never re-run on a new session: the transaction died with the old one
+            self.execute("COMMIT")
+        finally:
+            self._in_transaction = False
 
     def rollback(self):
         self._in_transaction = False
@@ -298,6 +313,37 @@ class MySQLBackend(Backend):
 
     current_user_sql = "SELECT USER()"  # user@host, as the reference records it
 
+    # ----- job queue ------------------------------------------------------------------------
+    connection_id_sql = "CONNECTION_ID()"
+    random_sql = "RAND()"
+    claim_lock = " FOR UPDATE SKIP LOCKED"  # MariaDB 10.6+, MySQL 8
+
+    def claim_jobs(self, schema, table, key_columns, where, order_sql, limit, values, heading) -> pa.Table:
+        """MySQL cannot UPDATE a table filtered by a subquery on itself: lock the next due rows
+        (skipping rows other claimers hold) and reserve them, in one short READ COMMITTED transaction
+        (no gap locks, so claims never wait for each other or for the makes' inserts)."""
+        name = self.full_name(schema, table)
+        keys = [self.quote(c) for c in key_columns]
+        pick = (f"SELECT {', '.join(keys)}, CONNECTION_ID() AS connection_id, `priority`, `scheduled_time` "
+                f"FROM {name} WHERE {self.due_now_sql(where)} "
+                f"ORDER BY {order_sql} LIMIT {int(limit)}{self.claim_lock}")
+        self.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")  # the next transaction only
+        with self._atomic():
+            picked = self._fetch_session(pick)
+            if picked.num_rows:
+                rows = ", ".join("(" + ", ".join(self.literal(v) for v in row[:len(keys)]) + ")"
+                                 for row in zip(*(picked.column(i).to_pylist() for i in range(picked.num_columns))))
+                self.execute(f"UPDATE {name} SET {self.claim_set_sql(values, heading)} "
+                             f"WHERE ({', '.join(keys)}) IN ({rows})")
+        return picked
+
+    def live_sessions(self) -> dict | None:
+        """The process list shows every session only to a user with the PROCESS privilege."""
+        if not self.fetch_rows("SELECT 1 FROM information_schema.USER_PRIVILEGES "
+                               "WHERE PRIVILEGE_TYPE IN ('PROCESS', 'SUPER') LIMIT 1"):
+            return None
+        return {int(row[0]): None for row in self.fetch_rows("SELECT ID FROM information_schema.PROCESSLIST")}
+
     def translate_error(self, exc: Exception, context: str = "") -> Exception:
         if isinstance(exc, pymysql.err.MySQLError) and len(exc.args) >= 2 and isinstance(exc.args[0], int):
             return self._error(exc.args[0], str(exc.args[1]), context)
@@ -314,6 +360,17 @@ class MySQLBackend(Backend):
         if cls in (errors.QueryError, errors.QuerySyntaxError) and context:
             text += f" in SQL: {context[:2000]}"
         return cls(text)
+
+    def row_digest_sql(self, qualifier: str, columns) -> str:
+        """MD5 of the quoted values (NULL as the word NULL); bytes, so no collations mix."""
+        values = ", ".join(f"QUOTE(CAST({qualifier}.{self.quote(c)} AS BINARY))" for c in columns)
+        return f"MD5(CONCAT_WS(',', {values}))" if columns else "MD5('')"
+
+    def digest_list_sql(self, digests) -> str:
+        return "CONCAT_WS(',', " + ", ".join(f"COALESCE({d}, '-')" for d in digests) + ")" if digests else "''"
+
+    def upsert_select(self, schema, table, names, select_sql, primary_key, params=None) -> int:
+        return self.execute(f"REPLACE INTO {self.full_name(schema, table)} ({self._cols(names)}) {select_sql}", params)
 
     # ----- bulk write ------------------------------------------------------------------------
     def to_storage(self, column, attribute: Attribute) -> pa.Array:
@@ -633,7 +690,11 @@ class MySQLBackend(Backend):
         return out
 
     def alter_add_column(self, spec: TableSpec, a: Attribute):
-        self._alter(spec, f"ADD COLUMN {self.column_sql(a, spec.schema)}")
+        """Placed where the definition has it (MySQL can), so an alter and its reverse restore the table."""
+        names = [x.name for x in spec.attributes]
+        at = names.index(a.name) if a.name in names else len(names)
+        place = f" AFTER {self.quote(names[at - 1])}" if at > 0 else " FIRST"
+        self._alter(spec, f"ADD COLUMN {self.column_sql(a, spec.schema)}{place if at < len(names) else ''}")
 
     def alter_modify_column(self, spec: TableSpec, a: Attribute):
         self._alter(spec, f"MODIFY COLUMN {self.column_sql(a, spec.schema)}")

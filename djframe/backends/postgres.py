@@ -128,14 +128,29 @@ class PostgresBackend(Backend):
 
         Only bulk fetches stream results through COPY: for small statements (BEGIN, existence
         checks, catalog reads) the driver's COPY path costs four times the round trip."""
-        try:
-            with self.conn.cursor() as cur:
-                if not bulk:
-                    cur.adbc_statement.set_options(**{"adbc.postgresql.use_copy": "false"})
-                cur.execute(sql, params)
-                return take(cur)
-        except Exception as e:
-            raise self.translate_error(e, sql) from None
+        for attempt in (0, 1):
+            try:
+                with self.conn.cursor() as cur:
+                    if not bulk:
+                        cur.adbc_statement.set_options(**{"adbc.postgresql.use_copy": "false"})
+                    cur.execute(sql, params)
+                    return take(cur)
+            except Exception as e:
+                error = self.translate_error(e, sql)
+                if attempt or self._in_transaction or not isinstance(error, errors.LostConnectionError):
+                    raise error from None
+                self._reconnect()  # outside a transaction nothing is lost: run it again on a new session
+
+    def _reconnect(self):
+        """A new session after the server ended ours (restart, pg_terminate_backend, idle timeout)."""
+        for side in self._idle:
+            with contextlib.suppress(Exception):
+                side.close()
+        self._idle.clear()
+        with contextlib.suppress(Exception):
+            self.conn.close()
+        self.conn = self._connect()
+        self.reconnects = getattr(self, "reconnects", 0) + 1
 
     def execute(self, sql: str, params=None) -> int:
         return self._run(sql, params, lambda cur: cur.rowcount)
@@ -143,13 +158,22 @@ class PostgresBackend(Backend):
     def fetch_rows(self, sql: str, params=None) -> list[tuple]:
         return self._run(sql, params, lambda cur: cur.fetchall())
 
+    def param_marker(self, position: int) -> str:
+        return f"${position + 1}"
+
+    def run_query(self, sql, args=()):
+        def take(cur):
+            names = [d[0] for d in cur.description] if cur.description else None
+            return names, cur.fetchall() if names else [], cur.rowcount
+        return self._run(self.user_sql(sql), tuple(args) if args else None, take)
+
     def fetch_parts(self, sql: str):
         yield self._run(sql, None, lambda cur: _plain_table(cur.fetch_arrow_table()), bulk=True)
 
     json_casts = {"int": "bigint", "float": "double precision", "str": "text"}
 
     def json_path_sql(self, column: str, steps: tuple, cast: str) -> str:
-        keys = ", ".join(self.string_literal(s) for s in steps)
+        keys = ", ".join(self.string_literal(str(s)) for s in steps)  # an index is text too
         return f"CAST(jsonb_extract_path_text(({column})::jsonb, {keys}) AS {self.json_casts[cast]})"
 
     def replica_identity_sql(self, schema: str, table: str, mode: str) -> str:
@@ -164,8 +188,10 @@ class PostgresBackend(Backend):
         self._in_transaction = True
 
     def commit(self):
-        self._in_transaction = False
-        super().commit()
+        try:  # never re-run on a new session: the transaction died with the old one
+            super().commit()
+        finally:
+            self._in_transaction = False
 
     def rollback(self):
         self._in_transaction = False
@@ -314,6 +340,22 @@ class PostgresBackend(Backend):
 
     def server_now(self) -> str:
         return "LOCALTIMESTAMP"  # naive, like the timestamp columns it is compared with
+
+    # ----- job queue ------------------------------------------------------------------------
+    connection_id_sql = "pg_backend_pid()"
+    claim_lock = " FOR UPDATE SKIP LOCKED"
+
+    def fetch_returning(self, sql: str) -> pa.Table:
+        return self._run(sql, None, lambda cur: _plain_table(cur.fetch_arrow_table()))
+
+    def live_sessions(self) -> dict:
+        """pg_stat_activity lists every backend to every user (start times only where permitted)."""
+        return {int(pid): start for pid, start in
+                self.fetch_rows("SELECT pid, backend_start::timestamp(3) FROM pg_stat_activity WHERE pid IS NOT NULL")}
+
+    def row_digest_sql(self, qualifier: str, columns) -> str:
+        """md5 of the row's text form (ROW(...)::text quotes and marks NULLs itself)."""
+        return f"md5(ROW({', '.join(f'{qualifier}.{self.quote(c)}' for c in columns)})::text)"
 
     # ----- bulk write ---------------------------------------------------------------------
     def to_storage(self, column, attribute: Attribute):

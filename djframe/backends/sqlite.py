@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import hashlib
 import re
 import sqlite3
 from itertools import chain
@@ -48,6 +49,7 @@ class SQLiteBackend(Backend):
         self.path = path
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT)
         self.conn.execute("PRAGMA foreign_keys = ON")
+        self.conn.create_function("djf_md5", 1, _md5_text, deterministic=True)  # row digests (djframe.stale)
         self.conn.execute("PRAGMA case_sensitive_like = ON")  # LIKE matches case as PostgreSQL and MySQL do
         self.conn.execute("PRAGMA journal_mode = WAL")
         self.conn.execute(f'CREATE TABLE IF NOT EXISTS "{SCHEMAS}" (name TEXT PRIMARY KEY)')
@@ -58,6 +60,11 @@ class SQLiteBackend(Backend):
     # ----- identifiers ------------------------------------------------------------
     def full_name(self, schema: str, table: str) -> str:
         return self.quote(f"{schema}.{table}")
+
+    bound_key_kinds = frozenset({"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "varchar", "char"})
+
+    def row_digest_sql(self, qualifier: str, columns) -> str:
+        return "djf_" + super().row_digest_sql(qualifier, columns)
 
     def special_float_literal(self, value: float) -> str:
         if value != value:
@@ -90,6 +97,17 @@ class SQLiteBackend(Backend):
     def fetch_rows(self, sql: str, params=None) -> list[tuple]:
         try:
             return self.conn.execute(sql, params or ()).fetchall()
+        except sqlite3.Error as e:
+            raise self.translate_error(e, sql) from None
+
+    def param_marker(self, position: int) -> str:
+        return "?"
+
+    def run_query(self, sql, args=()):
+        try:
+            cur = self.conn.execute(self.user_sql(sql), tuple(args or ()))
+            names = _names(cur) or None
+            return names, cur.fetchall() if names else [], cur.rowcount
         except sqlite3.Error as e:
             raise self.translate_error(e, sql) from None
 
@@ -181,6 +199,7 @@ class SQLiteBackend(Backend):
             return ""
 
     now_sql = "SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')"
+    clock_ms_sql = "strftime('%Y-%m-%d %H:%M:%f', 'now')"  # a claim is one UPDATE: the write lock serializes it
 
     def translate_error(self, exc: Exception, context: str = "") -> Exception:
         msg = str(exc)
@@ -448,8 +467,28 @@ class SQLiteBackend(Backend):
             self.execute("PRAGMA foreign_keys = ON")
 
     def drop_table(self, schema, table):
+        self._refuse_drop_of_referenced(schema, table)
         super().drop_table(schema, table)
         self.execute(f'DELETE FROM "{COMMENTS}" WHERE schema_name = ? AND table_name = ?', (schema, table))
+
+
+    def _refuse_drop_of_referenced(self, schema, table):
+        """SQLite drops a parent whose referencing tables are empty (its DROP only deletes the rows),
+        leaving children that reference a missing table; refuse as PostgreSQL and MySQL do."""
+        name = f"{schema}.{table}"
+        children = [r[0] for r in self.fetch_rows(
+            "SELECT DISTINCT m.name FROM sqlite_master m, pragma_foreign_key_list(m.name) f "
+            "WHERE m.type = 'table' AND f.\"table\" = ? AND m.name != ?", (name, name))]
+        if children:
+            raise errors.IntegrityError(f"Cannot drop {self.quote(name)}: the table(s) "
+                                        f"{', '.join(self.quote(c) for c in sorted(children))} reference it.")
+
+
+def _md5_text(text) -> str | None:
+    """SQLite has no md5(): row digests of version records use this one."""
+    if text is None:
+        return None
+    return hashlib.md5(text.encode() if isinstance(text, str) else bytes(text)).hexdigest()
 
 
 def _names(cur: sqlite3.Cursor) -> list[str]:

@@ -26,6 +26,7 @@ import pyarrow as pa
 from ..errors import DataJointError, InvalidValueError
 
 _registry: dict[str, "Codec"] = {}
+_codec_registry = _registry  # the reference's name for the registry (tools clear test codecs from it)
 _CODEC_TYPE = re.compile(r"^<\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:@\s*([A-Za-z0-9_-]*)\s*)?>$")
 
 
@@ -51,6 +52,9 @@ class Codec:
         if existing is not None and type(existing).__qualname__ != cls.__qualname__:
             raise DataJointError(f"A codec named <{cls.name}> is already registered by {type(existing).__name__}.")
         _registry[cls.name] = cls()
+
+    def __repr__(self):
+        return f"<{type(self).__name__}(name={self.name!r})>"
 
     def get_dtype(self, is_store: bool) -> str:
         return "bytes"
@@ -159,6 +163,16 @@ def resolve_chain(name: str, store: str | None) -> tuple[list, str]:
             return chain, dtype
         name = inner[0]
         store = inner[1] if inner[1] else store
+
+
+def resolve_dtype(type_text: str) -> tuple[str, list, str | None]:
+    """(core dtype ending the chain, [codecs] outermost first, store) of a declared type;
+    a core type gives (itself, [], None). The reference's form of `resolve_chain`."""
+    parsed = parse_codec_type(type_text)
+    if parsed is None:
+        return type_text.strip(), [], None
+    chain, dtype = resolve_chain(*parsed)
+    return dtype, [codec for codec, _ in chain], parsed[1]
 
 
 def storage_type(t):

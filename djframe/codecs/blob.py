@@ -9,7 +9,10 @@ outside the MATLAB-compatible subset appears anywhere in the object.
 from __future__ import annotations
 
 import collections.abc as cabc
+import contextlib
+import contextvars
 import datetime as dt
+import functools
 import math
 import os
 import struct
@@ -29,8 +32,35 @@ except ImportError:  # pragma: no cover - optional speed-up
 
 __all__ = [
     "MatCell", "MatStruct", "pack", "unpack", "pack_many", "unpack_many",
-    "stack_if_uniform",
+    "stack_if_uniform", "squeezing", "honours_squeeze", "use_32bit_dims",
 ]
+
+use_32bit_dims = False
+"""Read dimensions and lengths as 32-bit words, as very old MATLAB mYm blobs wrote them
+(``dj.blob.use_32bit_dims = True``); writing always uses 64 bits."""
+
+_SQUEEZE: contextvars.ContextVar = contextvars.ContextVar("djframe_blob_squeeze", default=False)
+
+
+@contextlib.contextmanager
+def squeezing(squeeze: bool):
+    """Within the block, fetched ``<blob>`` values are unpacked with ``squeeze`` (fetch(squeeze=True))."""
+    token = _SQUEEZE.set(bool(squeeze))
+    try:
+        yield
+    finally:
+        _SQUEEZE.reset(token)
+
+
+def honours_squeeze(method):
+    """Decorate a fetch method taking ``squeeze=``: blobs it decodes are unpacked with that setting."""
+    @functools.wraps(method)
+    def fetch(self, *args, squeeze=False, **kwargs):
+        if not squeeze:  # leaves an enclosing fetch(squeeze=True) in force
+            return method(self, *args, **kwargs)
+        with squeezing(True):
+            return method(self, *args, squeeze=True, **kwargs)
+    return fetch
 
 ZL_PREFIX = b"ZL123\0"
 MYM = b"mYm\0"
@@ -317,10 +347,10 @@ def pack(obj, compress: bool = True) -> bytes:
 class _Reader:
     """Cursor over an uncompressed payload (header already checked)."""
 
-    __slots__ = ("buf", "pos", "squeeze")
+    __slots__ = ("buf", "pos", "squeeze", "word")
 
-    def __init__(self, buf: bytes, pos: int, squeeze: bool):
-        self.buf, self.pos, self.squeeze = buf, pos, squeeze
+    def __init__(self, buf: bytes, pos: int, squeeze: bool, word: struct.Struct = _U64):
+        self.buf, self.pos, self.squeeze, self.word = buf, pos, squeeze, word  # word: dims/lengths
 
     # ---- primitives --------------------------------------------------------
     def take(self, st: struct.Struct):
@@ -329,7 +359,8 @@ class _Reader:
         return values
 
     def u64(self) -> int:
-        return self.take(_U64)[0]
+        """A dimension or length word (64-bit, or 32-bit for legacy blobs)."""
+        return self.take(self.word)[0]
 
     def raw(self, nbytes: int) -> bytes:
         end = self.pos + nbytes
@@ -340,10 +371,11 @@ class _Reader:
 
     def shape(self) -> tuple:
         ndim = self.u64()
-        if ndim * 8 > len(self.buf) - self.pos:
+        size = self.word.size
+        if ndim * size > len(self.buf) - self.pos:
             raise _invalid("truncated shape")
-        shape = struct.unpack_from(f"<{ndim}Q", self.buf, self.pos)
-        self.pos += 8 * ndim
+        shape = struct.unpack_from(f"<{ndim}{'Q' if size == 8 else 'I'}", self.buf, self.pos)
+        self.pos += size * ndim
         return shape
 
     def cstring(self) -> str:
@@ -535,7 +567,7 @@ def _parse(data: bytes, squeeze: bool):
     header = data[:4]
     if header not in (MYM, DJ0):
         raise _invalid(f"unrecognised header {header!r}")
-    reader = _Reader(data, 4, squeeze)
+    reader = _Reader(data, 4, squeeze, _U32 if use_32bit_dims else _U64)
     try:
         obj = reader.item()
     except DataJointError:
@@ -650,7 +682,7 @@ class BlobCodec(Codec):
         return pack(value)
 
     def decode(self, stored, *, key=None):
-        return unpack(bytes(stored))
+        return unpack(bytes(stored), squeeze=_SQUEEZE.get())
 
     def encode_many(self, values, ctx=None):
         return pack_many(values)
@@ -658,5 +690,8 @@ class BlobCodec(Codec):
     def decode_many(self, values, ctx=None):
         from .columns import unpack_uniform
         values = list(values)
+        squeeze = _SQUEEZE.get() and not getattr(ctx, "feeds_codec", False)
+        if squeeze or use_32bit_dims:  # per-value reading: shapes change, or the words are narrow
+            return unpack_many(values, squeeze=squeeze)
         stacked = unpack_uniform(values)  # equal-layout numeric arrays: one array, rows as views
         return list(stacked) if stacked is not None else unpack_many(values)

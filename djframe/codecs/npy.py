@@ -8,6 +8,8 @@ are loaded unchecked).
 
 from __future__ import annotations
 
+import ast
+import functools
 import io
 import math
 
@@ -74,7 +76,7 @@ class NpyRef:
         self._cached = None
 
     shape = property(lambda self: tuple(self._meta["shape"]))
-    dtype = property(lambda self: np.dtype(self._meta["dtype"]))
+    dtype = property(lambda self: parse_dtype(self._meta["dtype"]))
     ndim = property(lambda self: len(self._meta["shape"]))
     size = property(lambda self: math.prod(self._meta["shape"]))
     nbytes = property(lambda self: self.size * self.dtype.itemsize)
@@ -129,6 +131,18 @@ class NpyRef:
 
     def __repr__(self):
         return f"NpyRef(shape={self.shape}, dtype={self.dtype}, {'loaded' if self.is_loaded else 'not loaded'})"
+
+
+@functools.lru_cache(maxsize=256)
+def parse_dtype(text: str) -> np.dtype:
+    """The dtype a row records as ``str(dtype)``: a name (``float64``) or, for structured
+    dtypes, the Python literal of their description (``[('x', '<f8'), ('label', '<U10')]``)."""
+    if not text.startswith(("[", "{")):
+        return np.dtype(text)
+    try:
+        return np.dtype(ast.literal_eval(text))
+    except (ValueError, TypeError, SyntaxError) as e:
+        raise DataJointError(f"Cannot read the dtype {text!r} recorded for an <npy> value: {e}") from None
 
 
 def load_all(refs: list) -> list:

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import DataJointError, MissingExternalFile
 from ..storage import StoreIntegrityError, checksum, get_store, nbytes, object_path, object_paths, verify
-from . import Codec
+from . import Codec, ColumnContext
 
 ZARR_CHUNK_BYTES = 8 << 20
 _ZARR_TYPES = {"b": "bool", "i": "int", "u": "uint", "f": "float", "c": "complex"}
@@ -36,7 +36,7 @@ class SchemaCodec(Codec, register=False):
 
     def get_dtype(self, is_store):
         if not is_store:
-            raise DataJointError(f"<{self.name}> keeps its data in an object store; declare it as "
+            raise DataJointError(f"<{self.name}> requires @: it keeps its data in an object store; declare it as "
                                  f"<{self.name}@store> (or <{self.name}@> for the default store).")
         return "json"
 
@@ -71,6 +71,22 @@ class SchemaCodec(Codec, register=False):
         for i, path in zip(rows, made):
             out[i] = path
         return out
+
+    def encode(self, value, *, key=None, store_name=None, context=None):
+        """One value, written to the store now (the reference's per-value API; inserts use `encode_many`)."""
+        return self.encode_many([value], self._value_context(key, store_name, context))[0]
+
+    def decode(self, stored, *, key=None):
+        if isinstance(stored, (str, bytes)):
+            stored = json.loads(stored)
+        config = (key or {}).get("_config")
+        return self.decode_many([stored], ColumnContext(config=config))[0]
+
+    def _value_context(self, key, store_name, context) -> ColumnContext:
+        schema, table, field, pk = self._extract_context(key, context)
+        config = (context or {}).get("config") or (key or {}).get("_config")
+        return ColumnContext(schema=schema, table=table, field=field, store_name=store_name, config=config,
+                             keys=[pk])
 
     def decode_many(self, values, ctx):
         stores: dict = {}
@@ -163,7 +179,7 @@ def _prepare(value) -> dict:
                 "files": {p.relative_to(path).as_posix(): p.read_bytes() for p in files}}
     if path.is_file():
         return {"ext": path.suffix or None, "is_dir": False, "files": {"": path.read_bytes()}}
-    raise ValueError(f"source path {str(path)!r} does not exist")
+    raise ValueError(f"source path {str(path)!r} not found: give an existing file or folder")
 
 
 def _metadata(path, store_name, p, now) -> dict:
@@ -289,8 +305,11 @@ def plain_zarr(files: dict):
 class ObjectRef:
     """A handle on a stored file or folder; no I/O until a method asks for data."""
 
-    def __init__(self, meta: dict, store=None, config=None):
-        self._meta = dict(meta)
+    def __init__(self, meta: dict | None = None, store=None, config=None, **fields):
+        """From a column's metadata dict, or its fields as keywords (``ObjectRef(path=..., size=...)``)."""
+        if isinstance(fields.get("timestamp"), dt.datetime):
+            fields["timestamp"] = fields["timestamp"].isoformat()
+        self._meta = {**(meta or {}), **fields}
         self._store = store
         self._config = config
         for key in ("path", "size", "hash", "ext", "is_dir", "mime_type", "item_count"):
@@ -312,6 +331,9 @@ class ObjectRef:
 
     def __repr__(self):
         return f"ObjectRef({'folder' if self.is_dir else 'file'}: {self.path}, size={self.size})"
+
+    def __str__(self):
+        return str(self.path)
 
     @property
     def _backend(self):
@@ -341,7 +363,7 @@ class ObjectRef:
     def read(self) -> bytes:
         """The file's bytes, checked against the recorded size and hash."""
         if self.is_dir:
-            raise DataJointError(f"{self.path} is a folder; use open(subpath), listdir() or zarr().")
+            raise DataJointError(f"Cannot read {self.path}: it is a folder; use open(subpath), listdir() or zarr().")
         data = self._backend.get(self.path)
         verify(data, self.path, self._backend.name, size=self.size, digest=self.hash,
                crc32=self._meta.get("crc32"))
@@ -351,6 +373,8 @@ class ObjectRef:
         return self.fs.open(self._backend.full_path(self._sub(subpath)), mode)
 
     def listdir(self, subpath="") -> list[str]:
+        if not self.is_dir:
+            raise DataJointError(f"Cannot listdir {self.path}: it is a file, not a folder; use read() or open().")
         base = self._backend.full_path(self._sub(subpath)).rstrip("/")
         return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(base, detail=False))
 

@@ -87,7 +87,7 @@ class QueryExpression(FetchMethods):
             raise DataJointError("dj.Top cannot be combined with other restrictions in a list; "
                                  "apply it on its own: (q & conditions) & dj.Top(...).")
         condition = c.make_condition(cond, self.heading, semantic_check=semantic_check,
-                                     join_check=self._check_operand)
+                                     join_check=lambda expr, check: self._check_operand(expr, check, "restrict"))
         self._check_condition_attributes(condition)
         if isinstance(condition, c.TrueCond):
             return self
@@ -125,12 +125,12 @@ class QueryExpression(FetchMethods):
         for name in c.referenced_attributes(condition, attributes_in):
             self.heading[name]  # raises UnknownAttributeError listing what exists
 
-    def _check_operand(self, other, semantic_check=True):
+    def _check_operand(self, other, semantic_check=True, operation="join"):
         if other.connection is not self.connection:
             raise DataJointError("Cannot operate on expressions from different connections; "
                                  "build both from the same dj.conn() or Instance.")
         if semantic_check:
-            check_lineage(self.heading, other.heading)
+            check_lineage(self.heading, other.heading, operands=(self._node, other._node), operation=operation)
 
     # ----- projection ------------------------------------------------------------------------
     def proj(self, *attributes, **named) -> "QueryExpression":
@@ -144,7 +144,8 @@ class QueryExpression(FetchMethods):
         """Natural join on namesake attributes; `left=True` keeps every row of self (self must determine other)."""
         other = as_expression(other, "join operand")
         if getattr(other, "_is_universal", False):
-            raise DataJointError("Joining with dj.U(...) was removed in DataJoint 2.0; use dj.U(...) & q.")
+            raise DataJointError("Joining with dj.U(...) is no longer supported (removed in DataJoint 2.0): "
+                                 "restrict instead, dj.U(...) & q.")
         self._check_operand(other, semantic_check)
         nullable_pk = False
         if left and not determines(self.heading, other.heading):
@@ -209,7 +210,7 @@ class QueryExpression(FetchMethods):
                                  "to group by attributes use dj.U(...).aggr(q, ...).")
         if keep_all_rows is not None:
             exclude_nonmatching = not keep_all_rows
-        self._check_operand(group, True)
+        self._check_operand(group, True, "aggr")
         missing = [k for k in self.primary_key if k not in group.heading.names]
         if missing:
             raise DataJointError(f"aggr() requires the aggregated expression to contain the primary key "
@@ -264,21 +265,69 @@ class QueryExpression(FetchMethods):
         return self.preview()
 
 
-def check_lineage(left: Heading, right: Heading):
-    """Semantic matching: namesakes must trace to the same original attribute."""
+def check_lineage(left: Heading, right: Heading, *, operands=None, operation="join"):
+    """Semantic matching: namesakes must trace to the same original attribute.
+
+    ``operands`` (the two nodes) let the error name the tables the colliding attribute comes from.
+    """
     for name in left.names:
         if name not in right.names:
             continue
         a, b = left[name].lineage, right[name].lineage
+        if a is not None and a == b:
+            continue
+        sides = [_attribute_origin(node, name) for node in operands] if operands else ["the left operand",
+                                                                                     "the right operand"]
         if a is None or b is None:
-            raise DataJointError(
-                f"Cannot join on attribute `{name}`: lineage missing on one side ({a} vs {b}). "
-                "Attributes that are neither primary-key nor foreign-key attributes (and computed ones) have "
-                "no lineage: rename one with .proj(), or pass semantic_check=False. If the schema was declared "
-                "by an older client, run schema.rebuild_lineage().")
-        if a != b:
-            raise DataJointError(
-                f"Cannot join on attribute `{name}`: different lineages ({a} vs {b}). "
-                "Use .proj() to rename one of the attributes, or pass semantic_check=False.")
+            unrelated = " and ".join(side for side, lineage in zip(sides, (a, b)) if lineage is None)
+            why = (f"on {unrelated} it has no lineage (it is neither a primary-key nor a foreign-key attribute, or "
+                   "it is computed), so nothing says the two mean the same thing")
+        else:
+            why = f"they have different lineages ({a} vs {b}): they are different things"
+        raise DataJointError(
+            f"Cannot {operation} {sides[0]} with {sides[1]}: both have an attribute `{name}`, but {why}; "
+            f"DataJoint matches only attributes of the same origin. {_collision_fixes(name, operation, sides)}"
+            + (" If it is a key attribute whose lineage is missing (a schema declared by an older client), run "
+               "schema.rebuild_lineage()." if a is None or b is None else ""))
+
+
+def _collision_fixes(name: str, operation: str, sides: list) -> str:
+    """How to resolve a namesake collision, in the words of the operation that hit it."""
+    left, right = (side if " " not in side else placeholder for side, placeholder in zip(sides, ("q", "other")))
+    prefix = _snake(right.rsplit(".", 1)[-1])
+    rename = f"Rename it on one side with proj, e.g. `{right}.proj(..., {prefix}_{name}='{name}')`"
+    if operation == "aggr":
+        return rename + "."
+    method = "restrict" if operation == "restrict" else "join"
+    return (f"{rename}, or, to match on `{name}` anyway, skip the check with "
+            f"`{left}.{method}({right}, semantic_check=False)`.")
+
+
+def _snake(label: str) -> str:
+    return "".join(f"_{ch.lower()}" if ch.isupper() else ch for ch in label).lstrip("_")
+
+
+def _attribute_origin(node, name: str) -> str:
+    """'Subject' or 'the query of Session, Subject (`name` from Subject)': the tables behind an operand."""
+    tables = _base_tables(node)
+    labels = list(dict.fromkeys(_table_label(t.table) for t in tables))
+    holders = list(dict.fromkeys(_table_label(t.table) for t in tables if name in t.heading.names))
+    if len(labels) == 1 and holders == labels:
+        return labels[0]
+    origin = f"from {', '.join(holders)}" if holders else "computed"
+    return f"the query of {', '.join(labels) or 'no table'} (`{name}` {origin})"
+
+
+def _base_tables(node) -> list:
+    """The base tables an operand reads (not those of its restrictions' subqueries)."""
+    if isinstance(node, n.TableNode):
+        return [node]
+    return [t for child in node.children for t in _base_tables(child)]
+
+
+def _table_label(table: str) -> str:
+    """The class name a stored table name stands for: '#subject' -> 'Subject', 'a__b' -> 'A.B'."""
+    from ..declare import to_camel_case
+    return ".".join(to_camel_case(part) for part in table.lstrip("#_~").split("__"))
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..backends.base import unify_chunks
+from ..codecs.blob import honours_squeeze
 from ..errors import DataJointError
 from .compile import Compiler, order_spec
 
@@ -212,6 +213,7 @@ def _concat_decoded(name, parts: list):
 
 
 def to_pandas(table: pa.Table, heading, connection=None):
+    """A pandas frame indexed by the primary key, empty or not (so code never sees two shapes)."""
     import pandas as pd
 
     records = {n: decoded_values(table.column(n), heading[n], connection)
@@ -221,7 +223,7 @@ def to_pandas(table: pa.Table, heading, connection=None):
         if values is not None:
             frame[name] = pd.Series(values, dtype=object, index=frame.index)
     key = [k for k in heading.primary_key if k in frame.columns]
-    if key and len(frame):
+    if key:
         frame = frame.set_index(key)
     return frame
 
@@ -289,9 +291,11 @@ class FetchMethods:
     def to_pandas(self, *, order_by=None, limit=None, offset=None, squeeze=False):
         return to_pandas(self._arrow(None, order_by, limit, offset), self.heading, self.connection)
 
+    @honours_squeeze
     def to_dicts(self, *, order_by=None, limit=None, offset=None, squeeze=False):
         return to_dicts(self._arrow(None, order_by, limit, offset), self.heading, self.connection)
 
+    @honours_squeeze
     def to_arrays(self, *attrs, include_key=False, order_by=None, limit=None, offset=None, squeeze=False):
         """No attrs: a structured array; attrs: one array each (prefixed by the keys with include_key)."""
         if not attrs:
@@ -314,6 +318,7 @@ class FetchMethods:
         for batch in stream_batches(self, batch_rows):
             yield pl.from_arrow(batch) if format == "polars" else batch
 
+    @honours_squeeze
     def fetch(self, *attrs, offset=None, limit=None, order_by=None, format=None, as_dict=None, squeeze=False,
               download_path="."):
         """Legacy fetch; prefer to_polars / to_dicts / to_arrays."""
@@ -348,6 +353,7 @@ class FetchMethods:
             return self.to_dicts(**window)
         return self.to_arrays(**window)
 
+    @honours_squeeze
     def fetch1(self, *attrs, squeeze=False):
         """Exactly one row: a dict (no attrs), one value, or a tuple of values; "KEY" gives the key dict."""
         names = None

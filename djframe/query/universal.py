@@ -85,7 +85,8 @@ class U:
         raise DataJointError("dj.U(...) - q is not allowed: the universal set is infinite.")
 
     def __mul__(self, other):
-        raise DataJointError("Joining with dj.U(...) was removed in DataJoint 2.0; use dj.U(...) & q.")
+        raise DataJointError("Joining with dj.U(...) is no longer supported (removed in DataJoint 2.0): "
+                             "restrict instead, dj.U(...) & q.")
 
     __rmul__ = __mul__
 
