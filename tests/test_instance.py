@@ -73,7 +73,7 @@ def test_an_instance_runs_a_pipeline_on_its_own_settings(instance, schema_name, 
     assert found["hash_paths_orphaned"] == 1
     manifest = dj.export(Scan, tmp_path / "export")
     assert len(manifest["objects"]) == 4 and manifest["objects"][0]["store"] == "own"
-    assert repr(instance).startswith("Instance(DataJoint connection (" + backend_name)
+    assert repr(instance).startswith(f"Instance(DataJoint connection (connected) {backend_name}://")
 
 
 def test_instances_do_not_share_settings(backend_name, tmp_path):
