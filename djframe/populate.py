@@ -410,7 +410,6 @@ def _make_in_worker(key):
 
 def _queue_worker(claims, outcomes, stop):
     """A forked worker's life: its own connection, then claim -> make -> complete until done."""
-    outcomes.cancel_join_thread()  # exit even if the parent stopped reading: results are in the database
     connection = _WORKER.table.connection
     from .connection import make_backend
     _INHERITED.append(connection.backend)
@@ -423,6 +422,9 @@ def _queue_worker(claims, outcomes, stop):
     except BaseException as e:  # KeyboardInterrupt, SystemExit, a lost server: the parent re-raises it
         outcomes.put((False, _picklable(e), None))
         stop.set()
+    finally:  # flush every outcome before exiting (the parent reads until all workers are gone)
+        outcomes.close()
+        outcomes.join_thread()
 
 
 def _received(outcomes, workers):
