@@ -105,14 +105,15 @@ def assert_complete(Result):
     assert len(Result.jobs.reserved) == 0 and len(Result.jobs.pending) == 0
 
 
-def test_each_key_is_made_exactly_once_by_worker_processes(queue, settings, schema):
+def test_each_key_is_made_exactly_once_by_worker_processes(queue, settings, schema, backend_name):
     _, Result = queue
     workers = [start_worker(settings, schema.database, make_seconds=0.01) for _ in range(4)]
     results = [outcome(w) for w in workers]
     assert sum(r["success_count"] for r in results) == KEYS  # no key made twice, no make lost
     assert all(not r["errors"] for r in results)
     assert_complete(Result)
-    assert len(set(Result.to_arrays("worker"))) > 1  # the work was shared
+    if backend_name != "sqlite":  # SQLite's single writer lets one busy worker take every key on a loaded machine
+        assert len(set(Result.to_arrays("worker"))) > 1  # the work was shared
 
 
 def test_a_sigkilled_worker_s_key_is_made_by_another(queue, settings, schema):
