@@ -598,11 +598,17 @@ class FreeTable(Table):
     def class_name(self):
         return to_camel_case(self.table_name)
 
+    def __repr__(self):
+        """Says what it is (a table with no class), then the usual preview."""
+        return f"FreeTable({self.full_table_name})\n" + super().__repr__()
+
 
 def _split_full_name(full_name: str) -> tuple[str, str]:
     text = full_name.replace("`", '"')
     if '"' in text:
         parts = [p for p in text.split('"') if p not in ("", ".")]
+        if len(parts) == 1:  # SQLite names a schema's table as one identifier, "schema.table"
+            parts = parts[0].split(".", 1)
     else:
         parts = text.split(".", 1)
     if len(parts) != 2:

@@ -618,3 +618,18 @@ def test_unknown_attribute_is_a_key_error(schema, conn):
         Person.insert1({"name": "Bob", "spouse": "Alice"})
     with pytest.raises(dj.errors.UnknownAttributeError, match="ignore_extra_fields"):
         Person.insert1({"nam": "Bob"})
+
+
+def test_a_free_table_says_what_it_is_and_queries_like_its_class(schema, conn):
+    @schema
+    class Reading(dj.Manual):
+        definition = """
+        reading_id : int32
+        ---
+        value : float64
+        """
+
+    Reading.insert([{"reading_id": i, "value": i / 2} for i in range(4)])
+    free = dj.FreeTable(conn, Reading.full_table_name)
+    assert repr(free).startswith(f"FreeTable({Reading.full_table_name})") and "reading_id" in repr(free)
+    assert (free & "value > 0.5").keys(order_by="KEY") == (Reading & "value > 0.5").keys(order_by="KEY")

@@ -13,6 +13,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 @pytest.mark.parametrize("name, expected", [
     ("quickstart.py", "42.0"),
     ("arrays.py", "exported 2 tables and 8 stored files"),
+    ("stale.py", "n_spikes of recording 2: 200"),
 ])
 def test_example_runs_twice_in_a_fresh_folder(name, expected, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("DJ_")}  # the embedded default

@@ -340,3 +340,21 @@ def test_computed_columns_mixing_integers_and_reals(lab):
     Subject, _, _ = lab
     values = sorted(Subject.proj(w="coalesce(weight, 0)").to_arrays("w").tolist())
     assert values == [0, 20.0, 31.5] and all(isinstance(v, float) for v in values)
+
+
+def test_top_orders_by_attributes_named_like_keywords_and_fetch_keeps_its_order(schema):
+    @schema
+    class Keyworded(dj.Lookup):
+        definition = """
+        id : int32
+        select : int32
+        ---
+        key = null : int32
+        """
+        contents = [(i, j, 10 - j) for i in range(3) for j in range(i, i + 3)]
+
+    top = Keyworded & dj.Top(4, order_by=["select desc", "id"])
+    assert [(r["id"], r["select"]) for r in top.to_dicts()] == [(2, 4), (1, 3), (2, 3), (0, 2)]
+    assert list((Keyworded & dj.Top(None, "key")).to_arrays("key", limit=2)) == [6, 7]
+    unlimited = Keyworded & dj.Top(None, order_by="select desc, id desc")
+    assert [tuple(r.values()) for r in unlimited.keys(limit=3)] == [(2, 4), (2, 3), (1, 3)]

@@ -88,7 +88,7 @@ def same(a, b):
 def expected(row):
     out = dict(row)
     if out["f32"] is not None:
-        out["f32"] = float(np.float32(out["f32"]))
+        out["f32"] = float(str(np.float32(out["f32"])))  # the shortest text of the 32-bit value
     return out
 
 
@@ -105,6 +105,13 @@ def test_every_core_type_round_trips(everything, backend_name, data):
         want = expected(row)
         for name, value in want.items():
             assert same(value, got[name]), (name, value, got[name])
+
+
+def test_float32_comes_back_as_typed_in_rows_and_as_float32_in_frames(everything):
+    everything.insert([{"id": 1, "f32": 15.3}, {"id": 2, "f32": 0.1}, {"id": 3, "f32": None}])
+    assert [r["f32"] for r in everything.to_dicts(order_by="id")] == [15.3, 0.1, None]
+    assert (everything & {"id": 1}).fetch1("f32") == 15.3
+    assert everything.to_polars(order_by="id").schema["f32"] == pl.Float32
 
 
 def test_limits_and_types_in_frames(everything):

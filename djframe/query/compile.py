@@ -97,6 +97,8 @@ class Compiler:
         """SELECT for a node (optionally ordered and sliced, as fetch asks)."""
         sel = self.select(node)
         order_by = order_spec(order_by)
+        if not order_by and isinstance(node, n.TopNode) and (limit is not None or offset):
+            order_by = node.order_by  # a slice of a Top keeps its order (MySQL drops ORDER BY in subqueries)
         if order_by or limit is not None or offset:
             sel = self.ensure_simple(sel)
             sel.order_by = tuple(self.order_terms(order_by, sel, node.heading))
@@ -197,7 +199,7 @@ class Compiler:
         terms = []
         for term in order_by:
             body, desc = split_direction(term)
-            if body.upper() == "KEY":
+            if body.upper() == "KEY" and body not in sel.columns:  # an attribute named `key` is itself
                 terms += [t for k in heading.primary_key for t in self._order(sel.columns[k], desc, heading.get(k))]
             elif _NAME.match(body) and body in sel.columns:
                 terms += self._order(sel.columns[body], desc, heading.get(body))

@@ -117,7 +117,7 @@ class QueryExpression(FetchMethods):
 
     def _check_order_term(self, term: str):
         body, _ = split_direction(term)
-        if body.upper() != "KEY":
+        if body.upper() != "KEY" and body not in self.heading.names:  # attributes may be named `select`, `key`
             for name in attributes_in(body):
                 self.heading[name]  # raises, listing the available attributes
 

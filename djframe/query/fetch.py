@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..backends.base import unify_chunks
 from ..codecs.blob import honours_squeeze
@@ -132,7 +133,18 @@ def decode_column(values: list, attr, connection=None) -> list:
 
 def decoded_values(column, attr, connection=None) -> list:
     """Python values of a fetched column; codecs read the Arrow buffers directly (no bytes copies)."""
-    return decode_column(column if attr.type.kind == "codec" else column.to_pylist(), attr, connection)
+    if attr.type.kind == "codec":
+        return decode_column(column, attr, connection)
+    if column.type == pa.float32():
+        column = shortest_float32(column)
+    return decode_column(column.to_pylist(), attr, connection)
+
+
+def shortest_float32(column):
+    """A `float` (32-bit) column as the Python floats its shortest text means: 15.3, not 15.300000190734863.
+
+    That is what a user typed and what a text-protocol driver returns; the 32-bit value is unchanged."""
+    return pc.cast(pc.cast(column, pa.string()), pa.float64())
 
 
 def to_dicts(table: pa.Table, heading, connection=None) -> list[dict]:
