@@ -358,3 +358,22 @@ def test_top_orders_by_attributes_named_like_keywords_and_fetch_keeps_its_order(
     assert list((Keyworded & dj.Top(None, "key")).to_arrays("key", limit=2)) == [6, 7]
     unlimited = Keyworded & dj.Top(None, order_by="select desc, id desc")
     assert [tuple(r.values()) for r in unlimited.keys(limit=3)] == [(2, 4), (2, 3), (1, 3)]
+
+
+def test_a_number_as_a_condition_is_true_when_not_zero_on_every_backend(schema):
+    @schema
+    class Flagged(dj.Lookup):
+        definition = """
+        flagged_id : int32
+        ---
+        flag : bool
+        level : int16
+        """
+        contents = [{"flagged_id": i, "flag": i % 2 == 1, "level": i - 1} for i in range(4)]
+
+    assert (Flagged & "flag").keys(order_by="KEY") == [{"flagged_id": 1}, {"flagged_id": 3}]
+    assert (Flagged & "NOT flag").keys(order_by="KEY") == [{"flagged_id": 0}, {"flagged_id": 2}]
+    assert (Flagged & "(level)").keys(order_by="KEY") == [{"flagged_id": 0}, {"flagged_id": 2}, {"flagged_id": 3}]
+    assert len(Flagged & ["flag", "flagged_id = 0"]) == 3 and len(Flagged - "flag") == 2
+    renamed = Flagged.proj(is_on="flag", lvl="level") * Flagged.proj(flag="level")
+    assert len(renamed & "is_on") == 2 and len(renamed & "NOT lvl") == 1  # a bare attribute follows its rename

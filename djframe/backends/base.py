@@ -64,6 +64,7 @@ class Backend:
     max_name_length = 64
     supports_unsigned = False
     supports_nan = True
+    needs_boolean_conditions = False  # True where WHERE wants a boolean, not a number (PostgreSQL)
     supports_inf = True
     # the query compiler keeps a derived table on the right of a LEFT JOIN from being merged into the
     # outer query (LIMIT <none>) when the server then evaluates it wrongly

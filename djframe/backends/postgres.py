@@ -73,6 +73,7 @@ class PostgresBackend(Backend):
     sqlglot_dialect = "postgres"
     max_name_length = 63
     no_limit = "ALL"
+    needs_boolean_conditions = True
 
     def __init__(self, host="localhost", port=5432, user=None, password=None, database_name="postgres",
                  use_tls=None):

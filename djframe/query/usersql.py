@@ -53,7 +53,9 @@ def parse(text: str) -> tuple[exp.Expression, tuple[str, ...]]:
             raise DataJointError(f"Qualified column `{col.sql()}` in {text!r}: refer to attributes by name only.")
         if col.name not in names:
             names.append(col.name)
-        col.replace(exp.column(MARK.format(names.index(col.name))))
+        marker = exp.column(MARK.format(names.index(col.name)))
+        tree = marker if col is tree else tree  # a bare attribute is the whole tree: replace() cannot reach it
+        col.replace(marker)
     return tree, tuple(names)
 
 
@@ -72,6 +74,15 @@ def template(text: str, dialect: str) -> tuple[str, tuple[str, ...]]:
         for transform in transforms:
             tree = tree.transform(transform, copy=False)
     return tree.sql(dialect=dialect), names
+
+
+def is_bare_value(text: str) -> bool:
+    """True if a condition is a value, not a predicate (``cond_in_l``, ``NOT flag``): MySQL and SQLite
+    read a number as true or false, PostgreSQL needs the comparison written out."""
+    tree = parse(text)[0]
+    while isinstance(tree, (exp.Not, exp.Paren)):
+        tree = tree.this
+    return isinstance(tree, (exp.Column, exp.Literal))
 
 
 def is_aggregate(text: str) -> bool:
