@@ -35,6 +35,7 @@ from .query.universal import U
 TIER_LABELS = {"manual": "Manual", "lookup": "Lookup", "imported": "Imported", "computed": "Computed",
                "part": "Part"}
 
+STALE_BORDER = "#D62728"  # the outline of a table with stale results, in every theme
 # per theme and tier: (fill, border, font); DOT shape per tier
 _PALETTES = {
     "light": {"manual": ("#DFF0DF", "#2E7D32", "#1B5E20"), "lookup": ("#E4E4E4", "#7A7A7A", "#3C3C3C"),
@@ -73,6 +74,19 @@ class Diagram:
         self._connection, nodes, names = _resolve_source(source, context)
         self._nodes, self._expanded, self._names = set(nodes), set(nodes), names
         self._part_integrity = None
+
+    def plan(self):
+        """What ``populate(stale=True)`` would delete and make for this diagram's tables (``dj.plan``)."""
+        from .stale import plan
+        return plan(self)
+
+    def show_stale(self) -> "Diagram":
+        """The same diagram with every table that holds stale results outlined in red, the count in its
+        label, so a reader sees at a glance where recomputation is due (see ``T.stale()``)."""
+        from .stale import stale_counts
+        out = Diagram(self)
+        out._stale = {node: n for node, n in stale_counts(self).items() if n and node in self._nodes}
+        return out
 
     @classmethod
     def from_sequence(cls, sequence) -> "Diagram":
@@ -390,10 +404,12 @@ class Diagram:
             seen.add(gid)
             if gid[0] == "collapsed":
                 count = sum(1 for g in group.values() if g == gid)
-                drawn.append((_node_id(gid), f"{node[0]} ({count} tables)", "collapsed", node[0], ""))
+                drawn.append((_node_id(gid), f"{node[0]} ({count} tables)", "collapsed", node[0], "", False))
             else:
                 kind = tier_of(node[1]) if tier_of(node[1]) in TIER_LABELS else "other"
-                drawn.append((_node_id(node), labels[node], kind, node[0], self._tooltip(node)))
+                stale = getattr(self, "_stale", {}).get(node)
+                label = f"{labels[node]} ({stale} stale)" if stale else labels[node]
+                drawn.append((_node_id(node), label, kind, node[0], self._tooltip(node), bool(stale)))
         edges, merged = [], set()
         for parent, child, fk in self._edges(nodes):
             src, dst = group[parent], group[child]
@@ -457,6 +473,7 @@ class Diagram:
                     shape = _MERMAID_SHAPES.get(node[2], '["{}"]').format(_mermaid_text(node[1]))
                     out.append(f"        {ids[node[0]]}{shape}:::{node[2]}")
             out.append("    end")
+        out += [f"    style {ids[node[0]]} stroke:{STALE_BORDER},stroke-width:3px" for node in nodes if node[5]]
         for src, dst, props in edges:
             arrow = ("==>" if not props["multi"] else "-->") if props["primary"] else "-.->"
             label = ""
@@ -681,12 +698,13 @@ def _node_id(group) -> str:
 
 
 def _dot_node(node, palette) -> str:
-    node_id, label, kind, _, tooltip = node
+    node_id, label, kind, _, tooltip, stale = node
     fill, border, font = palette[kind]
+    border, pen = (STALE_BORDER, ", penwidth=2.5") if stale else (border, "")
     size = ", fontsize=9, height=0.1, margin=\"0.02,0.02\"" if kind == "part" else ""
     style = ", style=filled" if kind in ("imported", "computed") else ""
     return (f"{_q(node_id)} [label={_q(label)}, shape={_SHAPES[kind]}, fillcolor={_q(fill)}, color={_q(border)}, "
-            f"fontcolor={_q(font)}, tooltip={_q(tooltip or label)}{style}{size}];")
+            f"fontcolor={_q(font)}, tooltip={_q(tooltip or label)}{style}{size}{pen}];")
 
 
 def _dot_alias(i, props, palette) -> str:
@@ -716,7 +734,7 @@ def _mermaid_text(text) -> str:
 def _mermaid_ids(nodes) -> dict:
     """Mermaid node ids (letters, digits, underscores), unique, from the labels."""
     ids, used = {}, set()
-    for node_id, label, kind, schema, _ in nodes:
+    for node_id, label, kind, schema, *_ in nodes:
         base = re.sub(r"\W", "_", f"{schema}_schema" if kind == "collapsed" else label)
         base = base if re.match(r"[A-Za-z]", base) else "t_" + base
         candidate, k = base, 1

@@ -324,6 +324,15 @@ class Plan:
         return "\n".join(lines)
 
 
+def stale_counts(target) -> dict[tuple[str, str], int]:
+    """Rows stale by code or upstream per auto-populated table, keyed by (schema, table name)."""
+    counts = {}
+    for table in _tables_of(target):
+        reasons = assess(table)["reason"]
+        counts[(table.database, table.table_name)] = int(((reasons != "") & (reasons != UNKNOWN)).sum())
+    return counts
+
+
 def plan(target) -> Plan:
     """Preview, per auto-populated table (upstream first): keys missing, rows stale by code and by
     upstream, rows of unknown version, and the rows populate(stale=True) would delete (stale rows and,

@@ -349,3 +349,18 @@ def test_reference_client_ignores_records_and_its_rows_are_unknown(schema, backe
     finally:
         ref.config["safemode"] = saved
         rconn.close()
+
+
+def test_the_diagram_previews_the_plan_and_outlines_stale_tables(schema):
+    t = build(schema)
+    populate_all(t)
+    diagram = dj.Diagram(schema)
+    assert "(2 stale)" not in diagram.make_dot() and "#D62728" not in diagram.show_stale().make_dot()
+    t["Parent"].update1(dict(pid=2, v=21, note="b"))
+    assert plan_row(diagram.plan(), "Result") == dict(CLEAN, stale_upstream=2, delete=2, make=2)
+    marked = diagram.show_stale()
+    dot, mermaid = marked.make_dot(), marked.make_mermaid()
+    assert "Result (2 stale)" in dot and "Tri (1 stale)" in dot and "Summary (" not in dot
+    assert dot.count("#D62728") == 3 and mermaid.count("stroke:#D62728") == 3  # Result, Tri, Load
+    assert "(2 stale)" not in diagram.make_dot()  # the original diagram is unchanged
+    assert len(t["Result"].Item()) == 12  # previews change nothing
