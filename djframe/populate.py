@@ -103,7 +103,7 @@ class AutoPopulate:
 
     def populate(self, *restrictions, suppress_errors=False, return_exception_objects=False, reserve_jobs=False,
                  max_calls=None, display_progress=False, processes=1, make_kwargs=None, priority=None,
-                 refresh=None, order="original", stale=False):
+                 refresh=None, order="original", stale=False, executor=None):
         """Run make() for every missing key; returns {"success_count", "error_list"}.
 
         With ``reserve_jobs`` the keys come from the job queue: each worker claims the next due job
@@ -111,7 +111,10 @@ class AutoPopulate:
         has nothing due; reservations of dead workers are re-pended on the way. Any number of
         independent processes can do this on one queue; ``processes`` > 1 forks such workers
         (None: one per CPU). ``order`` ('original', 'reverse', 'random') orders keys of one priority.
-        ``stale=True`` first recomputes the stale keys (see ``stale()`` and ``dj.plan``)."""
+        ``stale=True`` first recomputes the stale keys (see ``stale()`` and ``dj.plan``).
+        ``executor`` (a ``dask.distributed.Client``) makes the keys on its workers, always through the
+        job queue (as if reserve_jobs=True: a reservation is what makes Dask's retries safe); see
+        djframe.executor and the class attribute ``resources``."""
         connection = self.connection
         config = connection.config
         connection.refuse_while_caching(f"populate {self.full_table_name}")
@@ -127,8 +130,14 @@ class AutoPopulate:
                 self, restrictions, lambda key: self._make_key(key, make_kwargs or {}), lambda: self.populate(
                     *restrictions, suppress_errors=suppress_errors, return_exception_objects=return_exception_objects,
                     reserve_jobs=reserve_jobs, max_calls=max_calls, display_progress=display_progress,
-                    processes=processes, make_kwargs=make_kwargs, priority=priority, refresh=refresh, order=order),
-                suppress_errors, return_exception_objects)
+                    processes=processes, make_kwargs=make_kwargs, priority=priority, refresh=refresh, order=order,
+                    executor=executor), suppress_errors, return_exception_objects)
+        if executor is not None:
+            from . import executor as dask_executor
+            return dask_executor.populate(
+                self, executor, restrictions, suppress_errors=suppress_errors, max_calls=max_calls,
+                return_exception_objects=return_exception_objects, make_kwargs=make_kwargs, priority=priority,
+                refresh=refresh, order=order)
         run = _Run(self, suppress_errors, return_exception_objects, make_kwargs or {})
         if not reserve_jobs:
             keys = _ordered(self._jobs_to_do(restrictions).keys(order_by="KEY"), order)[:max_calls]
