@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -58,9 +59,30 @@ def worker_main():
     connection = Connection.over(make_backend(job["settings"]), job["settings"])
     schema = dj.Schema(job["schema"], connection=connection)
     _, Result = declare(schema, job.get("make_seconds", 0.0), job.get("slow_key"), job.get("slow_seconds", 0.0))
+    if job.get("barrier"):
+        wait_at_barrier(Path(job["barrier"]))
     result = Result.populate(reserve_jobs=True, suppress_errors=True)
     print(json.dumps({"success_count": result["success_count"],
                       "errors": [[k, str(e)] for k, e in result["error_list"]]}))
+
+
+def wait_at_barrier(folder: Path, timeout=120):
+    """Say this worker is ready, then wait for the test's go: on a loaded machine the first worker to
+    start would otherwise empty the queue before the others have imported djframe."""
+    (folder / f"ready-{os.getpid()}").touch()
+    deadline = time.time() + timeout
+    while not (folder / "go").exists():
+        if time.time() > deadline:
+            raise SystemExit("no go signal from the test")
+        time.sleep(0.02)
+
+
+def release_when_ready(folder: Path, workers: int, timeout=120):
+    deadline = time.time() + timeout
+    while len(list(folder.glob("ready-*"))) < workers:
+        assert time.time() < deadline, "the workers never got ready"
+        time.sleep(0.02)
+    (folder / "go").touch()
 
 
 def start_worker(settings, schema_name, **options):
@@ -105,15 +127,16 @@ def assert_complete(Result):
     assert len(Result.jobs.reserved) == 0 and len(Result.jobs.pending) == 0
 
 
-def test_each_key_is_made_exactly_once_by_worker_processes(queue, settings, schema, backend_name):
+def test_each_key_is_made_exactly_once_by_worker_processes(queue, settings, schema, backend_name, tmp_path):
     _, Result = queue
-    workers = [start_worker(settings, schema.database, make_seconds=0.01) for _ in range(4)]
+    workers = [start_worker(settings, schema.database, make_seconds=0.01, barrier=str(tmp_path)) for _ in range(4)]
+    release_when_ready(tmp_path, len(workers))
     results = [outcome(w) for w in workers]
     assert sum(r["success_count"] for r in results) == KEYS  # no key made twice, no make lost
     assert all(not r["errors"] for r in results)
     assert_complete(Result)
     if backend_name != "sqlite":  # SQLite's single writer lets one busy worker take every key on a loaded machine
-        assert len(set(Result.to_arrays("worker"))) > 1  # the work was shared
+        assert len(set(Result.to_arrays("worker"))) > 1  # started together, the workers shared the work
 
 
 def test_a_sigkilled_worker_s_key_is_made_by_another(queue, settings, schema):
