@@ -373,6 +373,7 @@ def test_a_number_as_a_condition_is_true_when_not_zero_on_every_backend(schema):
 
     assert (Flagged & "flag").keys(order_by="KEY") == [{"flagged_id": 1}, {"flagged_id": 3}]
     assert (Flagged & "NOT flag").keys(order_by="KEY") == [{"flagged_id": 0}, {"flagged_id": 2}]
+    assert len(Flagged & "NOT(level)") == 1 and len(Flagged & "NOT (NOT (level))") == 3
     assert (Flagged & "(level)").keys(order_by="KEY") == [{"flagged_id": 0}, {"flagged_id": 2}, {"flagged_id": 3}]
     assert len(Flagged & ["flag", "flagged_id = 0"]) == 3 and len(Flagged - "flag") == 2
     renamed = Flagged.proj(is_on="flag", lvl="level") * Flagged.proj(flag="level")

@@ -18,7 +18,7 @@ from ..errors import DataJointError, UnknownAttributeError
 from . import conditions as c
 from . import nodes as n
 from .jsonpath import parse_json_path
-from .usersql import is_bare_value, MARK, template
+from .usersql import MARK, bare_value, template
 
 _PLAIN_COLUMN = re.compile(r'^\w+\.(?:"(?:[^"]|"")*"|`(?:[^`]|``)*`)$')  # alias.column: NULL when unmatched
 _DIRECTION = re.compile(r"^\s*(.*?)(?:\s+(asc|desc))?\s*$", re.I | re.S)
@@ -345,8 +345,9 @@ class Compiler:
             literal = self.backend.string_literal(cond.value) if cond.path.cast == "str" else repr(cond.value)
             return f"{value} = {literal}"
         if isinstance(cond, c.SqlText):
-            if self.backend.needs_boolean_conditions and is_bare_value(cond.text):
-                return self.truth(cond.text, sel.columns, heading)
+            bare = self.backend.needs_boolean_conditions and bare_value(cond.text)
+            if bare:
+                return self.truth(*bare, sel.columns, heading)
             return f"({self.expression(cond.text, sel.columns, heading)})"
         if isinstance(cond, c.AllOf):
             return "(" + " AND ".join(self.condition(i, sel, heading) for i in cond.items) + ")"
@@ -360,14 +361,8 @@ class Compiler:
             return self.semijoin(cond, sel)
         raise DataJointError(f"Cannot compile condition {cond!r}")
 
-    def truth(self, text: str, columns, heading) -> str:
+    def truth(self, negations: int, body: str, columns, heading) -> str:
         """``flag`` or ``NOT flag`` as a comparison with zero, the way MySQL reads a number as a truth value."""
-        negations, body = 0, text.strip()
-        while body[:4].upper() == "NOT " or body.startswith("("):
-            if body.startswith("("):
-                body = body[1:-1].strip()
-            else:
-                negations, body = negations + 1, body[4:].strip()
         sql = self.expression(body, columns, heading)
         if body in heading.names and heading[body].type.kind == "bool":  # a native boolean is a truth value
             return f"({'NOT ' if negations % 2 else ''}{sql})"

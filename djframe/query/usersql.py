@@ -76,13 +76,16 @@ def template(text: str, dialect: str) -> tuple[str, tuple[str, ...]]:
     return tree.sql(dialect=dialect), names
 
 
-def is_bare_value(text: str) -> bool:
-    """True if a condition is a value, not a predicate (``cond_in_l``, ``NOT flag``): MySQL and SQLite
-    read a number as true or false, PostgreSQL needs the comparison written out."""
-    tree = parse(text)[0]
+def bare_value(text: str) -> tuple[int, str] | None:
+    """(negations, the value) when a condition is a value, not a predicate (``cond_in_l``, ``NOT(flag)``):
+    MySQL and SQLite read a number as true or false, PostgreSQL needs the comparison written out."""
+    tree, names = parse(text)
+    negations = 0
     while isinstance(tree, (exp.Not, exp.Paren)):
-        tree = tree.this
-    return isinstance(tree, (exp.Column, exp.Literal))
+        negations, tree = negations + isinstance(tree, exp.Not), tree.this
+    if isinstance(tree, exp.Column):
+        return negations, names[0]
+    return (negations, tree.sql()) if isinstance(tree, exp.Literal) else None
 
 
 def is_aggregate(text: str) -> bool:
