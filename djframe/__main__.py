@@ -1,4 +1,4 @@
-"""``python -m djframe``: the interactive console (see `djframe.cli`)."""
-from djframe.cli import cli
+"""``python -m djframe``: the interactive console (see `djframe.admin.cli`)."""
+from djframe.admin.cli import cli
 
 cli()

@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 from contextlib import contextmanager
 
-from .backends.base import Backend
-from .errors import DataJointError, LostConnectionError, TransactionError
-from .settings import refuse_in_thread_safe_mode
+from djframe.backends.base import Backend
+from djframe.errors import DataJointError, LostConnectionError, TransactionError
+from djframe.settings import refuse_in_thread_safe_mode
 
 logger = logging.getLogger("djframe")
 
@@ -23,13 +23,13 @@ def make_backend(settings: dict):
     """Instantiate the backend named in connection settings."""
     kind = _BACKEND_ALIASES.get(str(settings.get("backend", "sqlite")).lower())
     if kind == "sqlite":
-        from .backends.sqlite import SQLiteBackend
+        from djframe.backends.sqlite.driver import SQLiteBackend
         return SQLiteBackend(settings["path"])
     if kind == "postgresql":
-        from .backends.postgres import PostgresBackend
+        from djframe.backends.postgres.driver import PostgresBackend
         return PostgresBackend(**_server_args(settings))
     if kind == "mysql":
-        from .backends.mysql import MySQLBackend
+        from djframe.backends.mysql.driver import MySQLBackend
         return MySQLBackend(**_server_args(settings))
     raise DataJointError(f"Unknown database.backend {settings.get('backend')!r}; use sqlite, postgresql or mysql.")
 
@@ -53,7 +53,7 @@ class Connection:
             return
         cfg = config
         if cfg is None:
-            from .settings import config as cfg
+            from djframe.settings import config as cfg
         given = {"database.host": host, "database.user": user, "database.password": password,
                  "database.port": port, "database.use_tls": use_tls, "database.name": database_name,
                  "database.backend": backend}
@@ -72,7 +72,7 @@ class Connection:
         return connection
 
     def _attach(self, backend, settings, config):
-        from .query.usersql import load_dialects
+        from djframe.query.usersql import load_dialects
         load_dialects(backend.sqlglot_dialect)
         self.backend = backend
         self.settings = dict(settings or {})
@@ -91,19 +91,19 @@ class Connection:
         """The settings this connection works under: its `Instance`'s own, else `dj.config`."""
         if self._config is not None:
             return self._config
-        from .settings import config
+        from djframe.settings import config
         return config
 
     # ----- query cache ----------------------------------------------------------------
     def set_query_cache(self, query_cache: str | None = None) -> None:
         """Answer queries from results saved under ``query_cache`` (a key) in ``config["query_cache"]``,
         saving what is asked for the first time; None turns caching off. Writes are refused meanwhile."""
-        from .query.cache import open_cache
+        from djframe.query.cache import open_cache
         self.query_cache = open_cache(self, query_cache)
 
     def purge_query_cache(self) -> None:
         """Remove every saved query result from ``config["query_cache"]``."""
-        from .query.cache import purge
+        from djframe.query.cache import purge
         purge(self)
 
     def refuse_while_caching(self, what: str) -> None:
@@ -159,13 +159,13 @@ class Connection:
         if self._closed:
             return False
         try:
-            self.backend.fetch_rows("SELECT 1")
+            self.backend.ping()
             return True
         except Exception:
             return False
 
     def ping(self):
-        self.backend.fetch_rows("SELECT 1")
+        self.backend.ping()
 
     def close(self):
         self.backend.close()
@@ -309,7 +309,7 @@ class Connection:
         """The TableSpec of a declared table, read from the catalog once and cached."""
         key = (schema, table)
         if key not in self._specs:
-            from .catalog import load_table_spec
+            from djframe.define.catalog import load_table_spec
             if schema not in self._schema_catalog:  # foreign keys and lineage are read per schema: once
                 self._schema_catalog[schema] = (self.backend.foreign_keys(schema), self.backend.read_lineage(schema))
             foreign_keys, lineage = self._schema_catalog[schema]
@@ -341,7 +341,7 @@ class Connection:
     def dependencies(self):
         """The foreign-key graph of every schema on the server (loaded lazily)."""
         if self._dependencies is None:
-            from .dependencies import Dependencies
+            from djframe.graph.dependencies import Dependencies
             self._dependencies = Dependencies.from_backend(self.backend, self)
         return self._dependencies
 
@@ -387,7 +387,7 @@ def conn(host=None, user=None, password=None, *, reset=False, backend=None, url=
     refuse_in_thread_safe_mode("dj.conn()")
     if _connection is not None and not reset:
         return _connection  # as the reference: arguments count only for a new connection
-    from .settings import config
+    from djframe.settings import config
     overrides = {k: v for k, v in {"database.host": host, "database.user": user,
                                    "database.password": password, "database.backend": backend,
                                    "database.url": url}.items() if v is not None}
@@ -424,7 +424,7 @@ class Instance:
     several in one process (threads, tests, two databases) never share settings."""
 
     def __init__(self, host=None, user=None, password=None, port=None, use_tls=None, backend=None, **settings):
-        from .settings import Config
+        from djframe.settings import Config
         self.config = Config()
         if backend is not None:
             self.config["database.backend"] = backend
@@ -443,12 +443,12 @@ class Instance:
         return f"Instance({self.connection!r})"
 
     def Schema(self, schema_name, *, context=None, create_schema=True, create_tables=None, add_objects=None):
-        from .schema import Schema
+        from djframe.tables.schema import Schema
         return Schema(schema_name, context, connection=self.connection,
                       create_schema=create_schema, create_tables=create_tables, add_objects=add_objects)
 
     def FreeTable(self, full_name):
-        from .table import FreeTable
+        from djframe.tables.table import FreeTable
         return FreeTable(self.connection, full_name)
 
     def close(self):

@@ -21,7 +21,7 @@ import warnings
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from .errors import DataJointError
+from djframe.errors import DataJointError
 
 logger = logging.getLogger("djframe")
 
@@ -581,7 +581,7 @@ def _validate_store(name, spec):
     if not protocol:
         raise fail('no "protocol" is set; use one of file, s3, gcs, azure.')
     if protocol not in _STORE_PROTOCOLS:
-        from .storage import get_storage_adapter
+        from djframe.storage.stores import get_storage_adapter
         adapter = get_storage_adapter(protocol)
         if adapter is None:
             raise fail(f"unknown protocol {protocol!r}; use one of file, s3, gcs, azure, or install a "
@@ -639,7 +639,7 @@ def thread_safe_mode() -> bool:
 
 def refuse_in_thread_safe_mode(what: str) -> None:
     if thread_safe_mode():
-        from .errors import ThreadSafetyError
+        from djframe.errors import ThreadSafetyError
         raise ThreadSafetyError(f"{what} uses the global configuration and connection, which DJ_THREAD_SAFE turns "
                                 "off. Use dj.Instance(host, user, password, ...) and its .Schema / .FreeTable / "
                                 ".config / .connection instead.")

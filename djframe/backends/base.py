@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from ..errors import DataJointError, InvalidValueError
-from ..heading import Attribute
-from ..spec import ForeignKeySpec, IndexSpec, TableSpec
-from ..types import CoreType
+from djframe.errors import DataJointError, InvalidValueError
+from djframe.define.heading import Attribute
+from djframe.define.spec import ForeignKeySpec, IndexSpec, TableSpec
+from djframe.define.types import CoreType
 
 LINEAGE_TABLE = "~lineage"
 
@@ -215,6 +215,10 @@ class Backend:
         self.execute(f"RELEASE SAVEPOINT {name}")
 
     now_sql = "SELECT LOCALTIMESTAMP(6)"
+
+    def ping(self):
+        """A round trip to the server; raises when the connection is gone."""
+        self.fetch_rows("SELECT 1")
 
     def server_time(self) -> dt.datetime:
         """The server's clock as a naive datetime, for CURRENT_TIMESTAMP defaults filled in client-side."""
@@ -563,7 +567,7 @@ class Backend:
         server cannot tell (an embedded database), or cannot show all of them to this user."""
         return None
 
-    # ----- version records of made rows (djframe.stale) ---------------------------------------------
+    # ----- version records of made rows (djframe.tables.stale) ---------------------------------------------
     def row_digest_sql(self, qualifier: str, columns) -> str:
         """The md5 (hex text) of one row's `columns`, NULL-safe and in the given order."""
         values = " || ',' || ".join(f"quote({qualifier}.{self.quote(c)})" for c in columns)

@@ -23,7 +23,7 @@ from typing import Protocol, runtime_checkable
 
 import pyarrow as pa
 
-from ..errors import DataJointError, InvalidValueError
+from djframe.errors import DataJointError, InvalidValueError
 
 _registry: dict[str, "Codec"] = {}
 _codec_registry = _registry  # the reference's name for the registry (tools clear test codecs from it)
@@ -177,7 +177,7 @@ def resolve_dtype(type_text: str) -> tuple[str, list, str | None]:
 
 def storage_type(t):
     """The CoreType a codec column is stored as; unknown codecs fall back to bytes / json."""
-    from ..types import parse_type
+    from djframe.define.types import parse_type
     try:
         _, dtype = resolve_chain(t.codec, t.store)
     except DataJointError:
@@ -192,7 +192,7 @@ class ColumnContext:
     def __init__(self, *, schema="", table="", field="", store_name=None, config=None,
                  keys=None, log=None, dry_run=False):
         if config is None:
-            from ..settings import config
+            from djframe.settings import config
         self.schema, self.table, self.field = schema, table, field
         self.store_name, self.config = store_name, config
         self._keys, self.log, self.dry_run = keys, log, dry_run
@@ -221,7 +221,7 @@ class ColumnContext:
         return other
 
     def store(self):
-        from ..storage import get_store
+        from djframe.storage.stores import get_store
         return get_store(self.store_name, config=self.config)
 
     def put_many(self, store, items: dict, *, shared=False, objects=None) -> None:
@@ -255,7 +255,7 @@ def store_writes(table, *, dry_run=False):
     Inside an open transaction the removal is also registered for a later
     rollback of that transaction.
     """
-    from ..storage import WriteLog
+    from djframe.storage.stores import WriteLog
     log = WriteLog()
     token = _session.set({"table": table, "log": log, "dry_run": dry_run})
     try:
@@ -311,7 +311,7 @@ def _resolve_store(store, codec, ctx):
     if store is None:
         return None
     if store == "" and not ctx.dry_run:
-        from ..storage import resolve_store_name
+        from djframe.storage.stores import resolve_store_name
         return resolve_store_name(None, use_filepath_default=codec.name == "filepath", config=ctx.config)
     return store or None
 
@@ -333,7 +333,7 @@ def row_keys(rows, heading, backend, where) -> list:
     """The converted primary-key values of each inserted row (PK order)."""
     if rows is None or heading is None:
         return []
-    from ..validate import convert_column
+    from djframe.write.conform import convert_column
     names = [k for k in heading.primary_key if k in rows.column_names]
     table_name = where.rsplit(".", 1)[0]
     columns = []
@@ -374,9 +374,9 @@ def _to_storage_array(values, dtype, attr, where, backend) -> pa.Array:
                          for v in values], pa.large_string())
     if dtype == "bytes":
         return binary_array(values)
-    from ..heading import Attribute
-    from ..types import parse_type
-    from ..validate import convert_column
+    from djframe.define.heading import Attribute
+    from djframe.define.types import parse_type
+    from djframe.write.conform import convert_column
     inner = Attribute(name=attr.name, type=parse_type(dtype, warn_native=False), nullable=True)
     return convert_column(values, inner, where.rsplit(".", 1)[0], backend)
 
@@ -456,9 +456,9 @@ def decode(value, attr, connection=None):
 
 
 # built-in codecs register on import
-from . import hash as _hash  # noqa: E402,F401
-from .blob import BlobCodec  # noqa: E402,F401
-from .attach import AttachCodec  # noqa: E402,F401
-from .filepath import FilepathCodec  # noqa: E402,F401
-from .object import ObjectCodec, ObjectRef, SchemaCodec  # noqa: E402,F401
-from .npy import NpyCodec, NpyRef  # noqa: E402,F401
+from djframe.codecs import hash as _hash  # noqa: E402,F401
+from djframe.codecs.blob import BlobCodec  # noqa: E402,F401
+from djframe.codecs.attach import AttachCodec  # noqa: E402,F401
+from djframe.codecs.filepath import FilepathCodec  # noqa: E402,F401
+from djframe.codecs.object import ObjectCodec, ObjectRef, SchemaCodec  # noqa: E402,F401
+from djframe.codecs.npy import NpyCodec, NpyRef  # noqa: E402,F401

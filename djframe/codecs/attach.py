@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import DataJointError
-from . import Codec
+from djframe.errors import DataJointError
+from djframe.codecs import Codec
 
 
 class AttachCodec(Codec):
@@ -51,7 +51,7 @@ def _download(stored: bytes, config=None) -> str:
     if not sep:
         raise DataJointError("Not a valid <attach> value: no file name separator.")
     if config is None:
-        from ..settings import config
+        from djframe.settings import config
     folder = Path(config["download_path"] or ".").expanduser()
     folder.mkdir(parents=True, exist_ok=True)
     filename = Path(name.decode("utf-8")).name or "attachment"

@@ -18,12 +18,12 @@ import os
 import struct
 import uuid
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import numpy as np
 
 from djframe.errors import DataJointError
+from djframe.storage.stores import chunked_map
 
 try:  # zlib-ng inflates the same streams faster; compression stays with zlib (byte-identical output)
     from zlib_ng import zlib_ng as _INFLATE
@@ -84,9 +84,9 @@ _NUMERIC_IDS = {  # (dtype.kind, itemsize) -> class id
     ("b", 1): 3, ("f", 8): 6, ("f", 4): 7, ("i", 1): 8, ("u", 1): 9,
     ("i", 2): 10, ("u", 2): 11, ("i", 4): 12, ("u", 4): 13, ("i", 8): 14, ("u", 8): 15,
 }
-_ID_DTYPES = {i: np.dtype(f"{'?' if k == 'b' else k + str(s)}").newbyteorder("<")
+ID_DTYPES = {i: np.dtype(f"{'?' if k == 'b' else k + str(s)}").newbyteorder("<")
               for (k, s), i in _NUMERIC_IDS.items()}
-_ID_DTYPES.update({_DATETIME_BASE + i: np.dtype(f"<M8[{u}]") for i, u in enumerate(_DT_UNITS)})
+ID_DTYPES.update({_DATETIME_BASE + i: np.dtype(f"<M8[{u}]") for i, u in enumerate(_DT_UNITS)})
 _COMPLEX_OF = {np.dtype("<f8"): np.dtype("<c16"), np.dtype("<f4"): np.dtype("<c8")}
 
 
@@ -438,7 +438,7 @@ class _Reader:
             return self.finish(self.objects(count).reshape(shape, order="F"), unwrap=False)
         if type_id == _CHAR_ID:
             return self.finish(self.chars(shape, count), unwrap=False)
-        dtype = _ID_DTYPES.get(type_id)
+        dtype = ID_DTYPES.get(type_id)
         if dtype is None:
             raise _invalid(f"array type id {type_id} is not decodable")
         arr = self.numbers(dtype, count)
@@ -543,7 +543,7 @@ _BAD_DATA = (struct.error, ValueError, IndexError, OverflowError, TypeError, Key
              UnicodeDecodeError, ArithmeticError, RecursionError)
 
 
-def _decompress(blob) -> bytes:
+def decompress_blob(blob) -> bytes:
     """Strip the ``ZL123`` envelope if present, checking the declared length."""
     if not isinstance(blob, bytes):
         if not isinstance(blob, (bytearray, memoryview)):
@@ -585,7 +585,7 @@ def unpack(blob, squeeze: bool = False):
     Numeric arrays are read-only views on the blob (no copy); ``squeeze`` drops
     singleton dimensions and turns one-element arrays into Python scalars.
     """
-    return _parse(_decompress(blob), squeeze)
+    return _parse(decompress_blob(blob), squeeze)
 
 
 # =============================================================================
@@ -599,16 +599,6 @@ def _map_parallel(func, items: list, total_bytes: int) -> list:
     if workers < 2:
         return [func(x) for x in items]
     return chunked_map(func, items, workers)
-
-
-def chunked_map(func, items: list, workers: int) -> list:
-    """``[func(x) for x in items]`` on ``workers`` threads, a few slices each
-    (ThreadPoolExecutor.map makes one future per item, which costs more than small items)."""
-    step = max(1, -(-len(items) // (4 * workers)))
-    slices = [items[i:i + step] for i in range(0, len(items), step)]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        done = pool.map(lambda part: [func(x) for x in part], slices)
-        return [y for part in done for y in part]
 
 
 def pack_many(objs, compress: bool = True) -> list:
@@ -630,12 +620,12 @@ def unpack_many(blobs, squeeze: bool = False) -> list:
     raw = list(blobs)
     zipped = [i for i, b in enumerate(raw)
               if isinstance(b, (bytes, bytearray, memoryview)) and bytes(b[:6]) == ZL_PREFIX]
-    inflated = _map_parallel(_decompress, [raw[i] for i in zipped],
+    inflated = _map_parallel(decompress_blob, [raw[i] for i in zipped],
                              4 * sum(len(raw[i]) for i in zipped))
     for i, data in zip(zipped, inflated):
         raw[i] = data
     done = set(zipped)
-    return [None if b is None else _parse(b if i in done else _decompress(b), squeeze)
+    return [None if b is None else _parse(b if i in done else decompress_blob(b), squeeze)
             for i, b in enumerate(raw)]
 
 
@@ -646,7 +636,7 @@ def stack_if_uniform(values: list):
     """
     if not values:
         return None
-    from .columns import is_stacked_rows
+    from djframe.codecs.columns import is_stacked_rows
     stacked = is_stacked_rows(values)  # already one array (decoded column-wise): no copy
     if stacked is not None:
         return stacked
@@ -663,7 +653,7 @@ def stack_if_uniform(values: list):
 # =============================================================================
 # The <blob> codec
 # =============================================================================
-from . import Codec  # noqa: E402  (the registry imports this module at its end)
+from djframe.codecs import Codec  # noqa: E402  (the registry imports this module at its end)
 
 
 class BlobCodec(Codec):
@@ -688,7 +678,7 @@ class BlobCodec(Codec):
         return pack_many(values)
 
     def decode_many(self, values, ctx=None):
-        from .columns import unpack_uniform
+        from djframe.codecs.columns import unpack_uniform
         values = list(values)
         squeeze = _SQUEEZE.get() and not getattr(ctx, "feeds_codec", False)
         if squeeze or use_32bit_dims:  # per-value reading: shapes change, or the words are narrow

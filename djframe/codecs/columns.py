@@ -20,7 +20,8 @@ import struct
 
 import numpy as np
 
-from .blob import DJ0, MYM, PARALLEL_MIN_BYTES, ZL_PREFIX, _ID_DTYPES, _decompress, chunked_map
+from djframe.codecs.blob import DJ0, MYM, PARALLEL_MIN_BYTES, ZL_PREFIX, ID_DTYPES, decompress_blob
+from djframe.storage.stores import chunked_map
 
 _U64 = struct.Struct("<Q")
 _ENVELOPE = len(ZL_PREFIX) + 8
@@ -98,7 +99,7 @@ def _layout(payload: bytes):
     end = 13 + 8 * ndim
     shape = struct.unpack_from(f"<{ndim}Q", payload, 13)
     type_id, is_complex = struct.unpack_from("<II", payload, end)
-    dtype = _ID_DTYPES.get(type_id)
+    dtype = ID_DTYPES.get(type_id)
     if dtype is None or is_complex or dtype.kind not in "biuf":
         return None
     header = payload[:end + 8]
@@ -113,7 +114,7 @@ def unpack_uniform(values: list):
     if n < _MIN_ROWS or any(v is None for v in values):
         return None
     first = values[0]
-    layout = _layout(_decompress(first))
+    layout = _layout(decompress_blob(first))
     if layout is None:
         return None
     header, dtype, shape = layout
@@ -166,7 +167,7 @@ def _fill(part: range, rows: list, flat: np.ndarray, header: bytes, total: int) 
                     return False
             else:
                 try:
-                    target = np.frombuffer(_decompress(row.tobytes()), np.uint8)
+                    target = np.frombuffer(decompress_blob(row.tobytes()), np.uint8)
                 except Exception:
                     return False
             if target[:hlen].tobytes() != header:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 
-from ..errors import DataJointError
-from ..storage import get_store
-from . import Codec
+from djframe.errors import DataJointError
+from djframe.storage.stores import get_store
+from djframe.codecs import Codec
 
 
 class FilepathCodec(Codec):
@@ -52,5 +52,5 @@ class FilepathCodec(Codec):
                 "is_dir": is_dir, "timestamp": dt.datetime.now(dt.timezone.utc).isoformat()}
 
     def decode_many(self, values, ctx):
-        from .object import ObjectRef
+        from djframe.codecs.object import ObjectRef
         return [None if v is None else ObjectRef.from_json(v, config=ctx.config) for v in values]

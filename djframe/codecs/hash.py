@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 
-from ..errors import DataJointError
-from ..storage import content_hash, get_store, hash_path, verify
-from . import Codec
+from djframe.errors import DataJointError
+from djframe.storage.stores import content_hash, get_store, hash_path, verify
+from djframe.codecs import Codec
 
 _PARALLEL_BYTES = 4 << 20
 
@@ -22,7 +22,7 @@ def _hashes(values: list) -> list:
     total = sum(len(v) for v in values)
     if total < _PARALLEL_BYTES or len(values) < 4:
         return [content_hash(v) for v in values]
-    from .blob import chunked_map
+    from djframe.storage.stores import chunked_map
     return chunked_map(content_hash, values, min(4, os.cpu_count() or 1))
 
 
@@ -93,7 +93,7 @@ def _read_column(store, metas: list) -> list:
     column costs more in page faults than the reads themselves."""
     import numpy as np
 
-    from .columns import empty_array
+    from djframe.codecs.columns import empty_array
     sizes = [m["size"] for m in metas]
     starts = np.concatenate([[0], np.cumsum(sizes)]).tolist()
     buffer = memoryview(empty_array((starts[-1],), np.uint8))
@@ -113,5 +113,5 @@ def _checked(store, meta: dict, blob):
 
 
 def _map_io(func, items: list) -> list:
-    from ..storage import _map
-    return _map(func, items)
+    from djframe.storage.stores import map_io
+    return map_io(func, items)

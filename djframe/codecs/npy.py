@@ -15,9 +15,9 @@ import math
 
 import numpy as np
 
-from ..errors import DataJointError
-from ..storage import _map, checksum, get_store, nbytes, verify
-from .object import SchemaCodec
+from djframe.errors import DataJointError
+from djframe.storage.stores import map_io, checksum, get_store, nbytes, verify
+from djframe.codecs.object import SchemaCodec
 
 
 def npy_chunks(array: np.ndarray) -> tuple:
@@ -160,7 +160,7 @@ def load_all(refs: list) -> list:
             _load_local(store, batch)
         else:  # one batched request, then the checks
             blobs = store.get_many([r.path for r in batch], mutable=True)
-            _map(lambda pair: pair[0]._set(pair[1], store), list(zip(batch, blobs)))
+            map_io(lambda pair: pair[0]._set(pair[1], store), list(zip(batch, blobs)))
     return [r.load() if isinstance(r, NpyRef) else r for r in refs]
 
 
@@ -174,7 +174,7 @@ def _load_local(store, batch: list) -> None:
     def read(k):
         r, buf = batch[k], buffers[k]
         r._set(buf if buf is not None and store.read_into(r.path, buf) else store.get(r.path, mutable=True), store)
-    _map(read, list(range(len(batch))))
+    map_io(read, list(range(len(batch))))
 
 
 _HEADERS: dict = {}

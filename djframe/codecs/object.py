@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataJointError, MissingExternalFile
-from ..storage import StoreIntegrityError, checksum, get_store, nbytes, object_path, object_paths, verify
-from . import Codec, ColumnContext
+from djframe.errors import DataJointError, MissingExternalFile
+from djframe.storage.stores import StoreIntegrityError, checksum, get_store, nbytes, object_path, object_paths, verify
+from djframe.codecs import Codec, ColumnContext
 
 ZARR_CHUNK_BYTES = 8 << 20
 _ZARR_TYPES = {"b": "bool", "i": "int", "u": "uint", "f": "float", "c": "complex"}

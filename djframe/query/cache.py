@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from ..errors import DataJointError
+from djframe.errors import DataJointError
 
 PREFIX = "djframe-query-"
 

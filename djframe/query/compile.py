@@ -14,11 +14,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from ..errors import DataJointError, UnknownAttributeError
-from . import conditions as c
-from . import nodes as n
-from .jsonpath import parse_json_path
-from .usersql import MARK, bare_value, template
+from djframe.errors import DataJointError, UnknownAttributeError
+from djframe.query import conditions as c
+from djframe.query import nodes as n
+from djframe.query.jsonpath import parse_json_path
+from djframe.query.usersql import MARK, bare_value, template
 
 _PLAIN_COLUMN = re.compile(r'^\w+\.(?:"(?:[^"]|"")*"|`(?:[^`]|``)*`)$')  # alias.column: NULL when unmatched
 _DIRECTION = re.compile(r"^\s*(.*?)(?:\s+(asc|desc))?\s*$", re.I | re.S)
@@ -156,6 +156,11 @@ class Compiler:
         sel = Select(name, {a.name: f"{name}.{self.q(a.name)}" for a in base.heading.all_attributes})
         terms = [self.condition(r.condition, sel, r.child.heading) for r in reversed(conds)]
         return name, " AND ".join(terms)
+
+    def delete(self, node: n.Node) -> str:
+        """The DELETE statement of the rows a restricted base table selects."""
+        name, where = self.where_sql(node)
+        return f"DELETE FROM {name}" + (f" WHERE {where}" if where else "")
 
     # ----- rendering -------------------------------------------------------------------------
     def render(self, sel: Select, names, distinct=False) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataJointError
+from djframe.errors import DataJointError
 
 
 class Condition:
@@ -165,7 +165,7 @@ def _semijoin(expr, heading, semantic_check, join_check) -> Condition:
 
 def _from_mapping(mapping, heading) -> Condition:
     """AND of the keys the heading has; ``attr.path[:type]`` keys reach into json attributes."""
-    from .jsonpath import parse_json_path
+    from djframe.query.jsonpath import parse_json_path
     items = []
     for key, value in mapping.items():
         if key in heading.names:

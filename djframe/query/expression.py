@@ -19,15 +19,15 @@ law of the algebra that the reference breaks in an edge case):
 
 from __future__ import annotations
 
-from ..errors import DataJointError
-from ..heading import Heading
-from . import conditions as c
-from . import nodes as n
-from .compile import Compiler, order_spec, split_direction
-from .fetch import FetchMethods, stream_batches, to_dicts
-from .headings import determines, join_heading, plan_projection, union_heading
-from .universal import Top, U, as_expression
-from .usersql import attributes_in
+from djframe.errors import DataJointError
+from djframe.define.heading import Heading
+from djframe.query import conditions as c
+from djframe.query import nodes as n
+from djframe.query.compile import Compiler, order_spec, split_direction
+from djframe.query.fetch import FetchMethods, stream_batches, to_dicts
+from djframe.query.headings import determines, join_heading, plan_projection, union_heading
+from djframe.query.universal import Top, U, as_expression
+from djframe.query.usersql import attributes_in
 
 __all__ = ["QueryExpression", "Top", "U", "check_lineage"]
 
@@ -45,6 +45,11 @@ class QueryExpression(FetchMethods):
         return QueryExpression(node, self.connection)
 
     # ----- introspection ---------------------------------------------------------------------
+    @property
+    def node(self) -> n.Node:
+        """The immutable operation tree this query stands for: what compile, fetch and the graph read."""
+        return self._node
+
     @property
     def connection(self):
         return self._connection
@@ -247,14 +252,14 @@ class QueryExpression(FetchMethods):
 
     # ----- display ---------------------------------------------------------------------------
     def preview(self, limit=None, width=None):
-        from ..display import preview
+        from djframe.query.display import preview
         return preview(self, limit, width)
 
     def __repr__(self):
         return self.preview()
 
     def _repr_html_(self):
-        from ..display import html_preview
+        from djframe.query.display import html_preview
         return html_preview(self)
 
     def describe(self, **kwargs):
@@ -327,7 +332,7 @@ def _base_tables(node) -> list:
 
 def _table_label(table: str) -> str:
     """The class name a stored table name stands for: '#subject' -> 'Subject', 'a__b' -> 'A.B'."""
-    from ..declare import to_camel_case
+    from djframe.define.declare import to_camel_case
     return ".".join(to_camel_case(part) for part in table.lstrip("#_~").split("__"))
 
 

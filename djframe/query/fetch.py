@@ -15,10 +15,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..backends.base import unify_chunks
-from ..codecs.blob import honours_squeeze
-from ..errors import DataJointError
-from .compile import Compiler, order_spec
+from djframe.backends.base import unify_chunks
+from djframe.codecs.blob import honours_squeeze
+from djframe.errors import DataJointError
+from djframe.query.compile import Compiler, order_spec
 
 
 def fetch_table(expr, names=None, order_by=None, limit=None, offset=None) -> pa.Table:
@@ -116,7 +116,7 @@ def decode_value(value, attr, connection=None):
     if kind == "json":
         return json.loads(value)
     if kind == "codec":
-        from ..codecs import decode
+        from djframe.codecs import decode
         return decode(value, attr, connection)
     return value
 
@@ -124,7 +124,7 @@ def decode_value(value, attr, connection=None):
 def decode_column(values: list, attr, connection=None) -> list:
     kind = attr.type.kind
     if kind == "codec":
-        from ..codecs import decode_many
+        from djframe.codecs import decode_many
         return decode_many(values, attr, connection)
     if kind in ("uuid", "json"):
         return [decode_value(v, attr) for v in values]
@@ -173,7 +173,7 @@ def to_polars(table: pa.Table, heading, connection=None):
 def _polars_object_series(name, values):
     import polars as pl
 
-    from ..codecs.blob import stack_if_uniform
+    from djframe.codecs.blob import stack_if_uniform
     stacked = stack_if_uniform(values) if values else None
     if stacked is not None and stacked.ndim >= 2:
         return pl.Series(name, stacked)
@@ -215,7 +215,7 @@ def _concat_decoded(name, parts: list):
     into arrays of one shape and dtype (each batch one chunk, no copy), else Python objects."""
     import polars as pl
 
-    from ..codecs.blob import stack_if_uniform
+    from djframe.codecs.blob import stack_if_uniform
     stacked = [stack_if_uniform(values) for values in parts]
     first = stacked[0]
     if all(a is not None and a.ndim >= 2 and a.shape[1:] == first.shape[1:] and a.dtype == first.dtype
@@ -296,8 +296,8 @@ class FetchMethods:
 
     def to_parquet(self, path, *, decode=False, compression="zstd", order_by="KEY", **writer_kwargs) -> str:
         """Write the result to a Parquet file: the stored form, or with ``decode=True`` what
-        `to_polars` gives (uniform arrays as fixed-size list columns). See `djframe.parquet`."""
-        from ..parquet import write_parquet
+        `to_polars` gives (uniform arrays as fixed-size list columns). See `djframe.publish.export`."""
+        from djframe.publish.export import write_parquet
         return write_parquet(self, path, decode=decode, compression=compression, order_by=order_by, **writer_kwargs)
 
     def to_pandas(self, *, order_by=None, limit=None, offset=None, squeeze=False):

@@ -11,11 +11,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..errors import DataJointError
-from ..heading import Attribute, Heading
-from ..types import CoreType
-from .jsonpath import parse_json_path
-from .usersql import attributes_in
+from djframe.errors import DataJointError
+from djframe.define.heading import Attribute, Heading
+from djframe.define.types import CoreType
+from djframe.query.jsonpath import parse_json_path
+from djframe.query.usersql import attributes_in
 
 EXPRESSION_TYPE = CoreType("native", "expression")
 _NAME = re.compile(r"^\s*([A-Za-z_]\w*)\s*$")

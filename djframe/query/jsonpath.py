@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..backends.base import path_text
-from ..errors import DataJointError
+from djframe.backends.base import path_text
+from djframe.errors import DataJointError
 
 _PATH = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)((?:\.[A-Za-z_][A-Za-z0-9_]*(?:\[\d+\])*)+)"
                    r"(?::\s*([A-Za-z0-9_]+))?\s*$")

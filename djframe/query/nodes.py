@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..heading import Heading
-from .conditions import Condition
+from djframe.define.heading import Heading
+from djframe.query.conditions import Condition
 
 # (output name, source attribute of the operand or None, user SQL or None)
 Column = tuple[str, "str | None", "str | None"]

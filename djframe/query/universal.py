@@ -7,10 +7,10 @@ attributes; ``q & dj.Top(limit, order_by, offset)`` keeps the first rows.
 
 from __future__ import annotations
 
-from ..errors import DataJointError
-from . import nodes as n
-from .headings import group_heading, universal_heading
-from .usersql import attributes_in
+from djframe.errors import DataJointError
+from djframe.query import nodes as n
+from djframe.query.headings import group_heading, universal_heading
+from djframe.query.usersql import attributes_in
 
 
 class Top:

@@ -17,7 +17,7 @@ from functools import lru_cache
 import sqlglot
 from sqlglot import exp
 
-from ..errors import DataJointError, QuerySyntaxError
+from djframe.errors import DataJointError, QuerySyntaxError
 
 MARK = "__djcol{}__"
 _PREDICATES = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Is, exp.Like, exp.In, exp.Between,

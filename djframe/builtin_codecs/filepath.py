@@ -1,5 +1,0 @@
-"""``datajoint.builtin_codecs.filepath``: re-export of `djframe.codecs.filepath`."""
-
-from ..codecs.filepath import FilepathCodec
-
-__all__ = ["FilepathCodec"]

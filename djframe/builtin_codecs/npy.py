@@ -1,5 +1,0 @@
-"""``datajoint.builtin_codecs.npy``: re-export of `djframe.codecs.npy`."""
-
-from ..codecs.npy import NpyCodec, NpyRef
-
-__all__ = ["NpyCodec", "NpyRef"]

@@ -1,5 +1,0 @@
-"""``datajoint.builtin_codecs.object``: re-export of `djframe.codecs.object`."""
-
-from ..codecs.object import ObjectCodec, SchemaCodec
-
-__all__ = ["ObjectCodec", "SchemaCodec"]

@@ -1,5 +1,0 @@
-"""``datajoint.builtin_codecs.schema``: re-export of `djframe.codecs.object`."""
-
-from ..codecs.object import SchemaCodec
-
-__all__ = ["SchemaCodec"]

@@ -1,0 +1,5 @@
+"""``datajoint.builtin_codecs.hash``: re-export of `djframe.codecs.hash`."""
+
+from djframe.codecs.hash import HashCodec
+
+__all__ = ["HashCodec"]

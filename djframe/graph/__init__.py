@@ -1,0 +1,1 @@
+"""djframe.graph."""

@@ -1,0 +1,1 @@
+"""Parquet publishing: export a schema, restore it elsewhere, verify a manifest."""

@@ -1,8 +1,0 @@
-"""``datajoint.utils``: the table-name helpers user code imports from the reference's path.
-
-Re-exports only; they live in `djframe.declare`, where table names are made.
-"""
-
-from .declare import from_camel_case, is_camel_case, to_camel_case
-
-__all__ = ["from_camel_case", "is_camel_case", "to_camel_case"]
