@@ -17,15 +17,15 @@ import sys
 import time
 
 import djframe as dj
-from djframe.backends.mysql import MySQLBackend
-from djframe.backends.postgres import PostgresBackend
-from djframe.backends.sqlite import SQLiteBackend
-from djframe.heading import Attribute, Heading
+from djframe.backends.mysql.driver import MySQLBackend
+from djframe.backends.postgres.driver import PostgresBackend
+from djframe.backends.sqlite.driver import SQLiteBackend
+from djframe.define.heading import Attribute, Heading
 from djframe.query import nodes as n
 from djframe.query import usersql
 from djframe.query.compile import Compiler
 from djframe.query.expression import QueryExpression
-from djframe.types import parse_type
+from djframe.define.types import parse_type
 
 CONNECTION = object()
 

@@ -1,4 +1,4 @@
-"""What recording version records costs populate, per key (djframe.stale).
+"""What recording version records costs populate, per key (djframe.tables.stale).
 
 Run: python benchmarks/bench_stale.py [sqlite|postgresql|mysql ...] [--keys N] [--runs R]
 
@@ -21,7 +21,7 @@ import time
 import uuid
 
 import djframe as dj
-from djframe import stale
+from djframe.tables import stale
 from djframe.connection import Connection, make_backend, set_connection
 
 sys.path.insert(0, __file__.rsplit("/benchmarks/", 1)[0])
