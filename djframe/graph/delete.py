@@ -13,7 +13,9 @@ from __future__ import annotations
 import logging
 import warnings
 
-from djframe.errors import DataJointError, TransactionError
+from djframe.define.declare import tier_of
+from djframe.errors import DataJointError, IntegrityError, TransactionError
+from djframe.graph.restrict import DOWN, UP, TableRows, own_condition, propagate, table_rows
 from djframe.query import conditions as c
 from djframe.query import nodes as n
 from djframe.query.compile import Compiler
@@ -70,65 +72,36 @@ def master_of(table_name: str) -> str:
     return table_name[:table_name.rfind("__")]
 
 
-def own_condition(table) -> c.Condition:
-    """The restriction a restricted base table carries, as one condition on the table itself."""
-    terms, node = [], table._node
-    while isinstance(node, n.RestrictNode):
-        terms.append(node.condition)
-        node = node.child
-    return c.simplify_and(tuple(reversed(terms)))
+def graph_node_of(table) -> tuple[str, str]:
+    """(schema, table name): how the foreign-key graph names a table."""
+    return (table.database, table.table_name)
 
 
-def cascade_plan(table, extra_roots=()):
-    """Restricted FreeTables for every table the delete reaches, in topological order (parents first).
+def cascade_plan(table, extra_roots=()) -> list[TableRows]:
+    """The restricted rows of every table the delete reaches, in topological order (parents first).
 
     A table's rows go when any of its parents' deleted rows reach it; `extra_roots`
     are further (node, condition) starting points (the masters of part_integrity='cascade').
     """
-    from djframe.tables.table import FreeTable
-    deps = table.connection.dependencies
-    roots = {table._graph_node: own_condition(table)}
+    seeds = {graph_node_of(table): own_condition(table)}
     for node, condition in extra_roots:
-        roots[node] = c.simplify_or((roots[node], condition)) if node in roots else condition
-    reached = set().union(*(deps.descendants(node) for node in roots))
-    restricted = {}
-    for node in deps.topological(reached):
-        terms = [roots[node]] if node in roots else []
-        for parent, fk in deps.edges_to_parents(node):
-            if parent in restricted:
-                renames = {ch: pa for ch, pa in fk.attr_map if ch != pa}
-                source = restricted[parent].proj(**renames)
-                terms.append(c.InQuery(source._node, tuple(fk.child_attributes)))
-        restricted[node] = FreeTable(table.connection, *node).restrict(c.simplify_or(tuple(terms)),
-                                                                        semantic_check=False)
-    return list(restricted.values())
+        seeds[node] = c.simplify_or((seeds[node], condition)) if node in seeds else condition
+    reached = propagate(table.connection, seeds, DOWN)
+    return [table_rows(table.connection, node, condition) for node, condition in reached.items()]
 
 
 def is_part_of(node, master) -> bool:
     return node[0] == master[0] and node[1].startswith(master[1] + "__") and master_of(node[1]) == master[1]
 
 
-def _toward_parent(expr, fk) -> c.Condition:
-    """The parent rows that `expr`'s rows reference through `fk` (renamed attributes reversed)."""
-    renames = {parent: child for child, parent in fk.attr_map if child != parent}
-    source = expr.proj(*[ch for ch, pa in fk.attr_map if ch == pa], **renames)
-    return c.InQuery(source._node, tuple(fk.parent_attributes))
-
-
-def master_rows_of(part, master_node):
+def master_rows_of(part, master_node) -> TableRows:
     """The master rows owning `part`'s rows: up the foreign keys to the master, directly
     (primary or secondary `-> master`) or through other parts of the same master."""
-    from djframe.tables.table import FreeTable
-    deps, frontier, terms = part.connection.dependencies, [part], []
-    while frontier:
-        expr = frontier.pop()
-        for parent, fk in deps.edges_to_parents(expr._graph_node):
-            if parent == master_node:
-                terms.append(_toward_parent(expr, fk))
-            elif is_part_of(parent, master_node) and parent != expr._graph_node:
-                frontier.append(FreeTable(part.connection, *parent).restrict(_toward_parent(expr, fk),
-                                                                             semantic_check=False))
-    return FreeTable(part.connection, *master_node).restrict(c.simplify_or(tuple(terms)), semantic_check=False)
+    connection, seed = part.connection, graph_node_of(part)
+    family = {node for node in connection.dependencies.ancestors(seed)
+              if node == master_node or is_part_of(node, master_node)} | {seed}
+    reached = propagate(connection, {seed: own_condition(part)}, UP, within=family)
+    return table_rows(connection, master_node, reached.get(master_node, c.FalseCond()))
 
 
 def _master_keys(plan) -> dict:
@@ -147,12 +120,11 @@ def _master_keys(plan) -> dict:
 
 
 def _key_condition(master_node, key_rows, connection) -> c.Condition:
-    from djframe.tables.table import FreeTable
-    master = FreeTable(connection, *master_node)
     if not key_rows:
         return c.FalseCond()
-    names = master.primary_key
-    return c.make_condition([dict(zip(names, row)) for row in sorted(key_rows, key=repr)], master.heading)
+    heading = connection.table_spec(*master_node).heading
+    names = heading.primary_key
+    return c.make_condition([dict(zip(names, row)) for row in sorted(key_rows, key=repr)], heading)
 
 
 def cascade_delete(table, transaction=True, prompt=None, part_integrity="enforce", **legacy) -> int:
@@ -216,7 +188,7 @@ def _delete(plan, part_integrity) -> dict:
     counts = {}
     for expr in reversed(plan):
         backend = expr.connection.backend
-        counts[expr.full_table_name] = backend.execute(Compiler(backend).delete(expr._node))
+        counts[expr.full_table_name] = backend.execute(Compiler(backend).delete(expr.node))
     if part_integrity == "enforce":
         _check_part_integrity(plan, counts)
     for name, count in counts.items():
@@ -227,7 +199,7 @@ def _delete(plan, part_integrity) -> dict:
 
 def _check_part_integrity(plan, counts):
     """A part may lose rows only together with its master."""
-    by_node = {e._graph_node: e for e in plan}
+    by_node = {e.graph_node: e for e in plan}
     for expr in plan:
         if expr.tier != "part" or not counts.get(expr.full_table_name):
             continue
@@ -240,32 +212,70 @@ def _check_part_integrity(plan, counts):
                 "or 'ignore'.")
 
 
+def check_schema_change(table, verb):
+    """DDL is refused while caching, inside a transaction (MySQL would commit it) and on restricted tables."""
+    connection = table.connection
+    connection.refuse_while_caching(f"{verb} {table.full_table_name}")
+    if connection.in_transaction:
+        raise TransactionError(f"Cannot {verb} {table.full_table_name} inside a transaction; commit or cancel "
+                               "the transaction first.")
+    if not isinstance(table.node, n.TableNode):
+        raise DataJointError(f"Cannot {verb} a restricted table ({table.full_table_name}); {verb} the table "
+                             "itself, without restrictions.")
+
+
 def cascade_drop(table, prompt=None, part_integrity="enforce"):
     """Drop `table` and every table that depends on it, leaves first, after listing them."""
-    from djframe.tables.table import FreeTable
     if part_integrity not in ("enforce", "ignore"):
         raise ValueError("part_integrity must be 'enforce' or 'ignore' for drop ('cascade' applies to delete "
                          f"only), got {part_integrity!r}")
-    table._check_schema_change("drop")
+    check_schema_change(table, "drop")
     if table.tier == "part" and part_integrity == "enforce":
         raise DataJointError(f"Cannot drop the part table {table.full_table_name} on its own: drop its master, "
                              "or pass part_integrity='ignore'.")
     connection = table.connection
     connection.forget()
-    nodes = connection.dependencies.descendants(table._graph_node)
-    tables = [FreeTable(connection, *node) for node in nodes]
+    nodes = connection.dependencies.descendants(graph_node_of(table))
     if part_integrity == "enforce":
-        for t in tables[1:]:
-            if t.tier == "part" and (t.database, master_of(t.table_name)) not in nodes:
-                raise DataJointError(
-                    f"Cannot drop {table.full_table_name}: it would drop the part table {t.full_table_name} but not "
-                    f"its master `{master_of(t.table_name)}`. Drop the master first, or pass part_integrity='ignore'.")
-    if prompts_enabled(prompt, table.connection):
-        print(f"About to drop {len(tables)} table(s):")
-        for t in tables:
-            print(f"  {t.full_table_name} ({len(t)} rows)")
-        if not ask_yes_no("Proceed?"):
-            logger.info("Drop cancelled.")
-            return
-    for t in reversed(tables):
-        t.drop_quick()
+        _check_drop_keeps_masters(table, nodes)
+    if prompts_enabled(prompt, connection) and not _confirm_drop(connection, nodes):
+        logger.info("Drop cancelled.")
+        return
+    for node in reversed(nodes):
+        drop_one(connection, node)
+
+
+def _check_drop_keeps_masters(table, nodes):
+    """A part may be dropped only together with its master."""
+    for schema, name in nodes[1:]:
+        if tier_of(name) == "part" and (schema, master_of(name)) not in nodes:
+            part = table.connection.backend.full_name(schema, name)
+            raise DataJointError(
+                f"Cannot drop {table.full_table_name}: it would drop the part table {part} but not "
+                f"its master `{master_of(name)}`. Drop the master first, or pass part_integrity='ignore'.")
+
+
+def _confirm_drop(connection, nodes) -> bool:
+    print(f"About to drop {len(nodes)} table(s):")
+    for node in nodes:
+        print(f"  {connection.backend.full_name(*node)} ({len(table_rows(connection, node))} rows)")
+    return ask_yes_no("Proceed?")
+
+
+def drop_one(connection, node):
+    """Drop one table (fails if other tables reference it) and forget its lineage."""
+    backend, name = connection.backend, connection.backend.full_name(*node)
+    if not backend.table_exists(*node):
+        logger.info("Table %s does not exist; nothing to drop.", name)
+        return
+    try:
+        backend.drop_table(*node)
+    except IntegrityError:
+        connection.reload_dependencies()
+        deps = connection.dependencies
+        referencing = ", ".join(deps.name(child) for child in deps.children(node) if child != node) or "other tables"
+        raise IntegrityError(f"Cannot drop {name}: {referencing} reference it. Use drop() to "
+                             "drop it together with its dependents.") from None
+    backend.delete_lineage(*node)
+    connection.forget()
+    logger.info("Dropped table %s", name)

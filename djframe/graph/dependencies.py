@@ -179,10 +179,6 @@ class Dependencies:
         sub = self.graph.subgraph(nodes)
         return list(nx.lexicographical_topological_sort(sub, key=lambda n: f"{n[0]}.{n[1]}"))
 
-    def would_cycle(self, child, parents) -> bool:
-        return any(child == p or (child in self.graph and p in nx.descendants(self.graph, child))
-                   for p in parents)
-
 
 def _master_name(name: str) -> str:
     """`schema`.`master__part` -> `schema`.`master`; other names unchanged."""

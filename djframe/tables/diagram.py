@@ -29,8 +29,9 @@ import networkx as nx
 
 from djframe.define.declare import tier_of, to_camel_case
 from djframe.errors import DataJointError
+from djframe.graph.delete import master_of
+from djframe.graph.restrict import ALL, DOWN, UP, own_condition, propagate
 from djframe.query import conditions as c
-from djframe.query.universal import U
 
 TIER_LABELS = {"manual": "Manual", "lookup": "Lookup", "imported": "Imported", "computed": "Computed",
                "part": "Part"}
@@ -241,24 +242,24 @@ class Diagram:
         out._expanded = set()
         return out
 
-    # ----- restriction engine ----------------------------------------------------------------
+    # ----- restriction (graph/restrict.py) -----------------------------------------------------
     @classmethod
     def cascade(cls, table_expr, part_integrity="enforce") -> "Diagram":
         """The tables a delete of `table_expr` would touch, each restricted to the rows it would lose.
 
         This is delete()'s own plan (delete.py), so the preview and the delete agree.
         """
-        from djframe.graph.delete import PART_INTEGRITY, delete_plan, own_condition
+        from djframe.graph.delete import PART_INTEGRITY, delete_plan
         if part_integrity not in PART_INTEGRITY:
             raise ValueError(f"part_integrity must be one of {PART_INTEGRITY}, got {part_integrity!r}")
         table = _seed_table(table_expr, "cascade")
         table.connection.reload_dependencies()  # another process may have declared dependent tables
         plan = delete_plan(table, part_integrity)
         out = cls(table)
-        out._nodes = {expr._graph_node for expr in plan}
+        out._nodes = {expr.graph_node for expr in plan}
         out._expanded = set(out._nodes)
         out._mode, out._part_integrity = "cascade", part_integrity
-        out._conditions = {expr._graph_node: own_condition(expr) for expr in plan}
+        out._conditions = {expr.graph_node: own_condition(expr) for expr in plan}
         return out
 
     @classmethod
@@ -266,20 +267,20 @@ class Diagram:
         """`table_expr` and its ancestors, each restricted to the rows `table_expr` references (through any path).
         With `key` (a primary key of `table_expr`), the rows a row with that key references, whether or
         not it exists yet: ``self.upstream`` inside make()."""
-        from djframe.graph.delete import own_condition
         table = _seed_table(table_expr, "trace")
-        seed, deps = table._graph_node, table.connection.dependencies
+        seed, connection = _graph_node(table), table.connection
+
+        def through_key(child, rows, fk):
+            """A foreign key of the seed whose attributes `key` holds names the parent row itself."""
+            if child == seed and key is not None and all(a in key for a in fk.child_attributes):
+                heading = connection.table_spec(fk.parent_schema, fk.parent_table).heading
+                return c.make_condition({pa: key[ch] for ch, pa in fk.attr_map}, heading, semantic_check=False)
+            return None
+
         out = cls(table)
-        nodes = deps.ancestors(seed)
-        conditions = {seed: own_condition(table)}
-        for node in reversed(nodes):
-            if node == seed:
-                continue
-            terms = [_key_references(out._connection, node, fk, key)
-                     if child == seed and key is not None and all(a in key for a in fk.child_attributes)
-                     else _references_parent(out._restricted(child, conditions), fk)
-                     for child, fk in deps.edges_to_children(node) if child in conditions]
-            conditions[node] = c.simplify_or(tuple(terms))
+        conditions = propagate(connection, {seed: own_condition(table)}, UP,
+                               through=through_key if key is not None else None)
+        nodes = connection.dependencies.ancestors(seed)
         out._nodes, out._expanded = set(nodes), set(nodes)
         out._mode, out._conditions = "trace", conditions
         return out
@@ -287,37 +288,26 @@ class Diagram:
     def restrict(self, table_expr) -> "Diagram":
         """Restrict a shown table and propagate downstream: a row stays only if every foreign key to a
         restricted parent finds a restricted parent row (AND). Chainable; used to select data for export."""
-        from djframe.graph.delete import own_condition
         if self._mode in ("cascade", "trace"):
             raise DataJointError(f"Cannot apply restrict() to a Diagram made by Diagram.{self._mode}(): the "
                                  f"{self._mode} and restrict modes do not mix. Start from dj.Diagram(...) instead.")
         table = _seed_table(table_expr, "restrict")
-        node = table._graph_node
+        node = _graph_node(table)
         if node not in self._nodes:
             raise DataJointError(f"Cannot restrict the diagram by {table.full_table_name}: the table is not in "
                                  "the diagram. Add it first (diagram + dj.Diagram(table)).")
         out = Diagram(self)
         out._mode = "restrict"
         out._seeds[node] = out._seeds.get(node, ()) + (own_condition(table),)
-        out._conditions = out._propagate_and()
+        seeds = {seed: c.simplify_and(terms) for seed, terms in out._seeds.items()}
+        out._conditions = propagate(self._connection, seeds, DOWN, match=ALL, within=self._nodes)
         return out
 
-    def _propagate_and(self) -> dict:
-        conditions = {}
-        for node in self._ordered():
-            terms = list(self._seeds.get(node, ()))
-            hit = [(p, fk) for p, fk in self._deps.edges_to_parents(node) if p in conditions]
-            terms += [_references_child(self._restricted(p, conditions), fk) for p, fk in hit]
-            if node in self._seeds or hit:
-                conditions[node] = c.simplify_and(tuple(terms))
-        return conditions
-
-    def _restricted(self, node, conditions=None):
-        """The FreeTable of `node`, restricted when the diagram (or `conditions`) restricts it."""
+    def _restricted(self, node):
+        """The FreeTable of `node`, restricted when the diagram restricts it."""
         from djframe.tables.table import FreeTable
-        conditions = self._conditions if conditions is None else conditions
         table = FreeTable(self._connection, *node)
-        return table.restrict(conditions[node], semantic_check=False) if node in conditions else table
+        return table.restrict(self._conditions[node], semantic_check=False) if node in self._conditions else table
 
     def _check_restricted(self, what):
         if self._mode is None:
@@ -371,7 +361,7 @@ class Diagram:
         """(schema, table) of a class, instance, (schema, table) pair, full name, 'schema.table' or label."""
         from djframe.tables.table import Table
         if isinstance(key, type) and issubclass(key, Table) or isinstance(key, Table):
-            return (key.database, key._table_name)
+            return (key.database, key.table_name)
         if isinstance(key, tuple) and len(key) == 2:
             return key
         if not isinstance(key, str):
@@ -593,8 +583,8 @@ def _resolve_source(source, context):
         table = source() if isinstance(source, type) else source
         names = _class_names(context or {})
         if not isinstance(table, FreeTable):
-            names[table._graph_node] = _class_label(type(table))
-        return table.connection, [table._graph_node], names
+            names[_graph_node(table)] = _class_label(type(table))
+        return table.connection, [_graph_node(table)], names
     if isinstance(source, QueryExpression):
         raise DataJointError("dj.Diagram takes a table, not a query; pass the table (class) itself.")
     raise DataJointError(f"dj.Diagram takes a schema, a table class or instance, a module or a Diagram; got "
@@ -604,7 +594,7 @@ def _resolve_source(source, context):
 def _is_table_class(value) -> bool:
     from djframe.tables.table import Table
     return isinstance(value, type) and issubclass(value, Table) and bool(value.database) \
-        and bool(value._table_name)
+        and bool(value.table_name)
 
 
 def _class_label(cls) -> str:
@@ -623,25 +613,28 @@ def _class_names(context) -> dict:
             modules.append((key, value))
     for key, module in modules:
         for attr, value in list(vars(module).items()):
-            if _is_table_class(value) and (value.database, value._table_name) not in names:
+            if _is_table_class(value) and (value.database, value.table_name) not in names:
                 _add_class(names, f"{key}.{attr}", value)
     return names
 
 
 def _add_class(names, key, cls):
     from djframe.tables.tiers import Part
-    names.setdefault((cls.database, cls._table_name), key)
+    names.setdefault((cls.database, cls.table_name), key)
     for attr, part in vars(cls).items():
-        if isinstance(part, type) and issubclass(part, Part) and part._table_name and attr[:1].isupper():
-            names.setdefault((part.database, part._table_name), f"{key}.{attr}")
+        if isinstance(part, type) and issubclass(part, Part) and part.table_name and attr[:1].isupper():
+            names.setdefault((part.database, part.table_name), f"{key}.{attr}")
 
 
 def _default_label(node) -> str:
-    from djframe.graph.delete import master_of
     table = node[1]
     if tier_of(table) == "part":
         return f"{to_camel_case(master_of(table))}.{to_camel_case(table)}"
     return to_camel_case(table)
+
+
+def _graph_node(table) -> tuple[str, str]:
+    return (table.database, table.table_name)
 
 
 def _seed_table(expr, what):
@@ -652,32 +645,6 @@ def _seed_table(expr, what):
         raise DataJointError(f"Diagram.{what}() takes a table or a restricted table (e.g. Session & key), got "
                              f"{type(expr).__name__}. Restrict the table itself rather than a join or projection.")
     return expr
-
-
-def _references_parent(child, fk) -> c.Condition:
-    """Condition on the parent: rows that restricted `child` rows reference through `fk`.
-
-    dj.U keeps only the foreign-key columns, so renaming them back to the parent's
-    names cannot clash with the child's other attributes.
-    """
-    renames = {pa: ch for ch, pa in fk.attr_map if ch != pa}
-    source = (U(*fk.child_attributes) & child).proj(**renames)
-    return c.InQuery(source._node, tuple(fk.parent_attributes))
-
-
-def _key_references(connection, parent_node, fk, key) -> c.Condition:
-    """Condition on the parent: the row that a child row with primary key `key` references through `fk`."""
-    from djframe.graph.delete import own_condition
-    from djframe.tables.table import FreeTable
-    parent = FreeTable(connection, *parent_node)
-    return own_condition(parent.restrict({pa: key[ch] for ch, pa in fk.attr_map}, semantic_check=False))
-
-
-def _references_child(parent, fk) -> c.Condition:
-    """Condition on the child: rows whose `fk` references a restricted `parent` row."""
-    renames = {ch: pa for ch, pa in fk.attr_map if ch != pa}
-    source = (U(*fk.parent_attributes) & parent).proj(**renames)
-    return c.InQuery(source._node, tuple(fk.child_attributes))
 
 
 # ----- helpers: text output ------------------------------------------------------------------
