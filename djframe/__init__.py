@@ -10,7 +10,8 @@ _compat.install()  # djframe.heading, djframe.table, ... (the paths user code im
 
 from djframe.codecs import Codec, NpyRef, ObjectRef, SchemaCodec, SparkAdapter, get_codec, list_codecs
 from djframe.codecs.blob import MatCell, MatStruct
-from djframe.connection import Connection, Instance, conn
+from djframe.connection import Connection, conn
+from djframe.tables.instance import Instance
 from djframe.tables.diagram import Diagram
 from djframe.errors import DataJointError, ThreadSafetyError
 from djframe.publish.export import export, read_manifest, restore, verify_export, write_parquet

@@ -61,7 +61,7 @@ class Connection:
         overrides.update({k: v for k, v in given.items() if v is not None})
         with cfg.override(**overrides):
             settings = cfg.connection_settings()
-        _check_server_named(host, settings)
+        check_server_named(host, settings)
         self._attach(make_backend(settings), settings, config)
 
     @classmethod
@@ -393,7 +393,7 @@ def conn(host=None, user=None, password=None, *, reset=False, backend=None, url=
                                    "database.url": url}.items() if v is not None}
     with config.override(**overrides):
         settings = config.connection_settings()
-    _check_server_named(host, settings)
+    check_server_named(host, settings)
     if _connection is not None:
         try:
             _connection.close()
@@ -405,7 +405,7 @@ def conn(host=None, user=None, password=None, *, reset=False, backend=None, url=
     return _connection
 
 
-def _check_server_named(host, settings) -> None:
+def check_server_named(host, settings) -> None:
     """A host given for the embedded database would be ignored: say which backend to use instead."""
     if host is not None and settings["backend"] == "sqlite":
         raise DataJointError(f"A host ({host!r}) was given, but the backend is sqlite, the embedded database, "
@@ -417,39 +417,3 @@ def set_connection(connection: Connection | None):
     """Replace the shared connection (tests and Instance-style use)."""
     global _connection
     _connection = connection
-
-
-class Instance:
-    """A configuration and a connection of its own, independent of `dj.config` and `dj.conn()`:
-    several in one process (threads, tests, two databases) never share settings."""
-
-    def __init__(self, host=None, user=None, password=None, port=None, use_tls=None, backend=None, **settings):
-        from djframe.settings import Config
-        self.config = Config()
-        if backend is not None:
-            self.config["database.backend"] = backend
-        for key, value in settings.items():
-            self.config[key.replace("__", ".")] = value
-        given = {"database.host": host, "database.user": user, "database.password": password,
-                 "database.port": port, "database.use_tls": use_tls}
-        for key, value in given.items():
-            if value is not None:
-                self.config[key] = value
-        connection_settings = self.config.connection_settings()
-        _check_server_named(host, connection_settings)
-        self.connection = Connection.over(make_backend(connection_settings), connection_settings, config=self.config)
-
-    def __repr__(self):
-        return f"Instance({self.connection!r})"
-
-    def Schema(self, schema_name, *, context=None, create_schema=True, create_tables=None, add_objects=None):
-        from djframe.tables.schema import Schema
-        return Schema(schema_name, context, connection=self.connection,
-                      create_schema=create_schema, create_tables=create_tables, add_objects=add_objects)
-
-    def FreeTable(self, full_name):
-        from djframe.tables.table import FreeTable
-        return FreeTable(self.connection, full_name)
-
-    def close(self):
-        self.connection.close()

@@ -83,3 +83,11 @@ class InvalidValueError(DataJointError):
 
 class TransactionError(DataJointError):
     """A transaction used in a way that is not allowed (nesting, DDL inside)."""
+
+
+class ConfigKeyError(DataJointError, KeyError, AttributeError):
+    """An unknown or unset config key; also a KeyError/AttributeError so `get`, `in`, `hasattr` work."""
+
+
+class StoreIntegrityError(DataJointError):
+    """A stored object's size or checksum differs from what its row recorded."""

@@ -21,7 +21,9 @@ import warnings
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from djframe.errors import DataJointError
+import abc
+
+from djframe.errors import ConfigKeyError, DataJointError
 
 logger = logging.getLogger("djframe")
 
@@ -100,8 +102,51 @@ _STORE_DEFAULTS = {"subfolding": None, "partition_pattern": None, "token_length"
 _SECRET_ATTRS = {"password", "secret_key", "account_key", "connection_string", "token"}
 
 
-class ConfigKeyError(DataJointError, KeyError, AttributeError):
-    """An unknown or unset key; also a KeyError/AttributeError so `get`, `in`, `hasattr` work."""
+# ----- store plugins ------------------------------------------------------------------------------
+class StorageAdapter(abc.ABC):
+    """A store protocol added by a package: register the class (or an instance) as an entry point
+    in the group ``datajoint.storage``, named by its protocol. That is the reference client's group,
+    so one plugin serves both clients. file, s3, gcs and azure are built in and need none."""
+
+    protocol: str = ""
+    required_keys: tuple = ()  # settings beyond "location" that a store of this protocol must have
+    allowed_keys: tuple = ()   # the other settings it accepts (empty: accept any)
+
+    @abc.abstractmethod
+    def create_filesystem(self, spec: dict):
+        """The fsspec filesystem for a store's settings."""
+
+    def validate_spec(self, spec: dict) -> None:
+        """Refuse settings the protocol does not know (when ``allowed_keys`` lists them) or lacks."""
+        missing = [k for k in self.required_keys if spec.get(k) is None]
+        if missing:
+            raise DataJointError(f"missing required setting(s) {', '.join(missing)} for protocol {self.protocol!r}.")
+        if self.allowed_keys:
+            unknown = sorted(set(spec) - STORE_COMMON_KEYS - set(self.required_keys) - set(self.allowed_keys))
+            if unknown:
+                raise DataJointError(f"unknown setting(s) {', '.join(unknown)} for protocol {self.protocol!r}.")
+
+    def full_path(self, spec: dict, relpath: str) -> str:
+        """Where a store-relative path lives on the filesystem: under the store's location."""
+        location = str(spec.get("location") or "").strip("/")
+        return "/".join(p for p in (location, str(relpath).lstrip("/")) if p)
+
+    def get_url(self, spec: dict, path: str) -> str:
+        return f"{self.protocol}://{self.full_path(spec, path)}"
+
+
+def get_storage_adapter(protocol: str) -> StorageAdapter | None:
+    """The installed plugin for ``protocol`` (an instance), or None (built-in or unknown protocols)."""
+    from importlib.metadata import entry_points
+    for ep in entry_points(group="datajoint.storage"):
+        if ep.name == protocol:
+            adapter = ep.load()
+            adapter = adapter() if isinstance(adapter, type) else adapter
+            if not adapter.protocol:
+                adapter.protocol = protocol
+            return adapter
+    return None
+
 
 
 def _unknown_key(key):
@@ -581,7 +626,6 @@ def _validate_store(name, spec):
     if not protocol:
         raise fail('no "protocol" is set; use one of file, s3, gcs, azure.')
     if protocol not in _STORE_PROTOCOLS:
-        from djframe.storage.stores import get_storage_adapter
         adapter = get_storage_adapter(protocol)
         if adapter is None:
             raise fail(f"unknown protocol {protocol!r}; use one of file, s3, gcs, azure, or install a "

@@ -1,4 +1,5 @@
-"""``djframe`` console: a Python REPL with djframe loaded as ``dj`` and schemas as virtual modules.
+"""The ``djframe`` command's options and sub-commands; the console itself is `djframe.__main__`
+(a Python REPL with djframe loaded as ``dj`` and schemas as virtual modules).
 
 The reference client's ``dj`` command, with the same options (``-u``, ``-p``,
 ``--host host:port``, ``-s schema:alias``), plus ``--backend`` because
@@ -19,7 +20,6 @@ database job queue, for batch schedulers (SLURM arrays, Kubernetes Indexed Jobs)
 from __future__ import annotations
 
 import argparse
-import code
 import contextlib
 import logging
 import os
@@ -30,8 +30,17 @@ from pathlib import Path
 _SCHEMA_ALIAS = re.compile(r"^(?P<schema>[A-Za-z0-9_$-]+)(?::(?P<alias>[A-Za-z_][A-Za-z0-9_]*))?$")
 
 
+def installed_version() -> str:
+    """The installed distribution's version (a source tree without metadata says 0.1.0)."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("djframe")
+    except PackageNotFoundError:
+        return "0.1.0"
+
+
 def parser() -> argparse.ArgumentParser:
-    from djframe import __version__
+    __version__ = installed_version()
     p = argparse.ArgumentParser(prog="djframe", description="djframe interactive console: a Python REPL with "
                                 "djframe loaded as `dj` (DataJoint 2.x compatible).",
                                 epilog="Example: djframe --backend mysql --host localhost:3306 -s my_lab:lab. "
@@ -68,34 +77,6 @@ def schema_aliases(specs: list, p: argparse.ArgumentParser) -> list[tuple[str, s
     return pairs
 
 
-def namespace(args, p: argparse.ArgumentParser) -> dict:
-    """The REPL's globals: ``dj`` connected as asked, and one virtual module per ``-s`` schema."""
-    import djframe as dj
-    pairs = schema_aliases(args.schemas, p)
-    connection = connect(connection_request(args, p), p)
-    local = {"dj": dj}
-    for schema, alias in pairs:
-        if schema not in dj.list_schemas(connection):
-            p.error(f"-s {schema}: no such schema on this server (dj.list_schemas() lists the ones there are)")
-        local[alias] = dj.VirtualModule(alias, schema, connection=connection)
-    return local
-
-
-def cli(argv: list[str] | None = None, interact=code.interact) -> None:
-    """Entry point of the ``djframe`` command (``interact`` is replaceable for tests)."""
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["worker"]:
-        raise SystemExit(worker(argv[1:]))
-    p = parser()
-    args = p.parse_args(argv)
-    local = namespace(args, p)
-    loaded = ", ".join(name for name in local if name != "dj")
-    banner = (f"djframe console, connected to {describe_connection(local['dj'].conn())}: `dj` is djframe"
-              + (f"; schemas loaded as {loaded}" if loaded else ""))
-    interact(banner=banner, local=local, exitmsg="")
-
-
-# ----- choosing and reaching the database ---------------------------------------------------------
 def add_database_choice(p: argparse.ArgumentParser) -> None:
     """--url and --sqlite: the whole connection in one option, instead of --backend/--host."""
     p.add_argument("--url", help="database URL: postgresql://user:password@host:port/dbname, "
@@ -134,10 +115,10 @@ def connect(request: dict, p: argparse.ArgumentParser):
 
     The connection's log lines are held back: the banner (or the failure) names the database.
     """
-    import djframe as dj
+    from djframe.connection import conn
     try:
         with quiet_log():
-            return dj.conn(**request, reset=True) if request else dj.conn()
+            return conn(**request, reset=True) if request else conn()
     except Exception as error:
         p.exit(1, f"djframe: {connection_failure(error, requested_database(request))}\n")
 

@@ -24,11 +24,21 @@ from pathlib import Path
 import numpy as np
 
 from djframe.errors import DataJointError, MissingExternalFile
-from djframe.storage.stores import StoreIntegrityError, checksum, get_store, nbytes, object_path, object_paths, verify
+from djframe.storage.stores import StoreIntegrityError, checksum, get_store, nbytes, object_paths, verify
 from djframe.codecs import Codec, ColumnContext
 
 ZARR_CHUNK_BYTES = 8 << 20
 _ZARR_TYPES = {"b": "bool", "i": "int", "u": "uint", "f": "float", "c": "complex"}
+
+
+def _reference_key_context(key, context=None):
+    """(schema, table, field, primary key) from the reference's ``key``/``context`` dicts."""
+    key = dict(key or {})
+    context = context or {}
+    schema = context.get("schema", key.pop("_schema", "unknown"))
+    table = context.get("table", key.pop("_table", "unknown"))
+    field = context.get("field", key.pop("_field", "data"))
+    return schema, table, field, {k: v for k, v in key.items() if not k.startswith("_")}
 
 
 class SchemaCodec(Codec, register=False):
@@ -39,26 +49,6 @@ class SchemaCodec(Codec, register=False):
             raise DataJointError(f"<{self.name}> requires @: it keeps its data in an object store; declare it as "
                                  f"<{self.name}@store> (or <{self.name}@> for the default store).")
         return "json"
-
-    @staticmethod
-    def _extract_context(key, context=None):
-        """(schema, table, field, primary key) from the reference's ``key``/``context`` dicts."""
-        key = dict(key or {})
-        context = context or {}
-        schema = context.get("schema", key.pop("_schema", "unknown"))
-        table = context.get("table", key.pop("_table", "unknown"))
-        field = context.get("field", key.pop("_field", "data"))
-        return schema, table, field, {k: v for k, v in key.items() if not k.startswith("_")}
-
-    @staticmethod
-    def _build_path(schema, table, field, pk, ext=None, store_name=None, config=None):
-        store = get_store(store_name, config=config)
-        path = object_path(schema, table, field, pk, ext, store.spec)
-        return path, path.rsplit("_", 1)[-1].split(".")[0]
-
-    @staticmethod
-    def _get_backend(store_name=None, config=None):
-        return get_store(store_name, config=config)
 
     def paths(self, ctx, exts: list) -> list:
         """One fresh schema-addressed path per row (None where ``exts`` has False: nothing to write)."""
@@ -83,7 +73,7 @@ class SchemaCodec(Codec, register=False):
         return self.decode_many([stored], ColumnContext(config=config))[0]
 
     def _value_context(self, key, store_name, context) -> ColumnContext:
-        schema, table, field, pk = self._extract_context(key, context)
+        schema, table, field, pk = _reference_key_context(key, context)
         config = (context or {}).get("config") or (key or {}).get("_config")
         return ColumnContext(schema=schema, table=table, field=field, store_name=store_name, config=config,
                              keys=[pk])
@@ -441,7 +431,7 @@ class ObjectRef:
         found = self._backend.list_files(self.path)
         total = sum(found.values())
         if not found:
-            raise self._backend._missing(self.path)
+            raise self._backend.missing_error(self.path)
         if (self.item_count is not None and len(found) != self.item_count) or \
                 (self.size is not None and total != self.size):
             raise StoreIntegrityError(f"Stored folder {self.path!r} in store {self._backend.name!r} holds "

@@ -178,10 +178,6 @@ class Heading:
         return [a.name for a in self.all_attributes if a.is_blob and not a.hidden]
 
     @property
-    def non_blobs(self) -> list[str]:
-        return [a.name for a in self.all_attributes if not a.is_blob and not a.hidden]
-
-    @property
     def _attributes(self) -> dict[str, Attribute]:
         """All attributes, hidden ones included (the reference's name, which tools read)."""
         return dict(self._by_name)

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 import pyarrow as pa
 
-from djframe.errors import DeclarationError
+from djframe.errors import DataJointError, DeclarationError
 
 INTEGER_RANGES = {
     "int8": (-(2**7), 2**7 - 1),
@@ -87,8 +87,12 @@ class CoreType:
         """The type values are stored as: for a codec, the core type ending its codec chain."""
         if self.kind != "codec":
             return self
-        from djframe.codecs import storage_type
-        return storage_type(self)
+        from djframe.codecs.registry import resolve_chain
+        try:
+            _, dtype = resolve_chain(self.codec, self.store)
+        except DataJointError:  # an unknown codec: stored as bytes, or as json with a store
+            dtype = "bytes" if self.store is None else "json"
+        return parse_type(dtype, warn_native=False)
 
     @property
     def is_blob_like(self) -> bool:
@@ -234,11 +238,6 @@ def native_arrow_type(sql: str) -> pa.DataType:
     if sql == "year":
         return pa.int16()
     return pa.large_string()
-
-
-def describe_range(t: CoreType) -> str:
-    lo, hi = INTEGER_RANGES[t.kind]
-    return f"{lo}..{hi}"
 
 
 def decimal_limit(t: CoreType) -> Decimal:

@@ -160,7 +160,7 @@ def _semijoin(expr, heading, semantic_check, join_check) -> Condition:
     if join_check is not None:
         join_check(expr, semantic_check)
     common = tuple(n for n in heading.names if n in expr.heading.names)
-    return InQuery(expr._node, common)
+    return InQuery(expr.node, common)
 
 
 def _from_mapping(mapping, heading) -> Condition:

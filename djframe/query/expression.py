@@ -270,6 +270,12 @@ class QueryExpression(FetchMethods):
         return self.preview()
 
 
+def base_table(connection, schema: str, table: str) -> QueryExpression:
+    """All rows of a declared table as a query: for the layers below the table classes."""
+    spec = connection.table_spec(schema, table)
+    return QueryExpression(n.TableNode(spec.heading, schema, table), connection)
+
+
 def check_lineage(left: Heading, right: Heading, *, operands=None, operation="join"):
     """Semantic matching: namesakes must trace to the same original attribute.
 

@@ -56,11 +56,11 @@ def fetch_parts(expr, names, order_by=None, limit=None, offset=None):
     if expr.connection.query_cache is not None:
         yield cached_table(expr, names, order_by, limit, offset)
         return
-    slices = None if order_by or limit is not None or offset else Compiler(backend).split_sql(expr._node, names)
+    slices = None if order_by or limit is not None or offset else Compiler(backend).split_sql(expr.node, names)
     if slices:
         raw_parts = backend.fetch_split_parts(slices)
     else:
-        raw_parts = backend.fetch_parts(Compiler(backend).sql(expr._node, names, order_spec(order_by), limit,
+        raw_parts = backend.fetch_parts(Compiler(backend).sql(expr.node, names, order_spec(order_by), limit,
                                                               offset or 0))
     for raw in raw_parts:
         yield normalize(raw, heading, names, backend, keep_null_columns=True)
@@ -69,7 +69,7 @@ def fetch_parts(expr, names, order_by=None, limit=None, offset=None):
 def cached_table(expr, names, order_by, limit, offset) -> pa.Table:
     """The result from the connection's query cache, fetched and saved the first time it is asked."""
     heading, backend, cache = expr.heading, expr.connection.backend, expr.connection.query_cache
-    sql = Compiler(backend).sql(expr._node, names, order_spec(order_by), limit, offset or 0)
+    sql = Compiler(backend).sql(expr.node, names, order_spec(order_by), limit, offset or 0)
     table = cache.table(sql)
     if table is None:
         table = concat_parts([normalize(raw, heading, names, backend, keep_null_columns=True)
@@ -85,7 +85,7 @@ def stream_batches(expr, batch_rows=65536):
         return
     heading, backend = expr.heading, expr.connection.backend
     names = heading.names
-    sql = Compiler(backend).sql(expr._node, names)
+    sql = Compiler(backend).sql(expr.node, names)
     for batch in backend.fetch_batches(sql, batch_rows):
         yield from normalize(pa.Table.from_batches([batch]), heading, names, backend).to_batches()
 
@@ -192,7 +192,7 @@ def to_polars_streamed(expr, names, order_by=None, limit=None, offset=None):
     if connection.query_cache is not None:
         return to_polars(fetch_table(expr, names, order_by, limit, offset), heading, connection)
     backend = connection.backend
-    sql = Compiler(backend).sql(expr._node, names, order_spec(order_by), limit, offset or 0)
+    sql = Compiler(backend).sql(expr.node, names, order_spec(order_by), limit, offset or 0)
     codecs = [n for n in names if heading[n].type.kind == "codec"]
 
     def decode(batch: pa.RecordBatch):

@@ -78,8 +78,9 @@ class U:
         """The distinct values of these attributes in `other`, with them as the primary key."""
         other = self._source(other, "restriction of dj.U")
         columns = tuple((a, a, None) for a in self.attributes)
-        node = n.ProjectNode(universal_heading(other.heading, self.attributes), other._node, columns, distinct=True)
-        return other._derive(node)
+        node = n.ProjectNode(universal_heading(other.heading, self.attributes), other.node, columns, distinct=True)
+        from djframe.query.expression import QueryExpression
+        return QueryExpression(node, other.connection)  # a projection, never a restricted table
 
     def __sub__(self, other):
         raise DataJointError("dj.U(...) - q is not allowed: the universal set is infinite.")
@@ -105,8 +106,9 @@ class U:
                 raise DataJointError(f"Attribute `{name}` already exists in the grouping attributes.")
             for ref in attributes_in(sql):
                 group.heading[ref]
-        node = n.GroupNode(group_heading(group.heading, self.attributes, computed), group._node,
+        node = n.GroupNode(group_heading(group.heading, self.attributes, computed), group.node,
                            self.attributes, tuple(computed.items()))
-        return group._derive(node)
+        from djframe.query.expression import QueryExpression
+        return QueryExpression(node, group.connection)
 
     aggregate = aggr

@@ -12,7 +12,6 @@ as one batched async call (s3fs), because per-object latency dominates.
 
 from __future__ import annotations
 
-import abc
 import base64
 import contextlib
 import hashlib
@@ -29,63 +28,13 @@ import zlib
 from datetime import date, datetime
 from pathlib import Path
 
-from djframe.errors import DataJointError, MissingExternalFile
+from djframe.errors import DataJointError, MissingExternalFile, StoreIntegrityError  # noqa: F401 (the reference's path)
+from djframe.settings import StorageAdapter, get_storage_adapter  # noqa: F401 (the reference's path)
 
 logger = logging.getLogger("djframe")
 
 _UNSAFE = set('/\\:*?"<>|')
 _THREADS = min(16, (os.cpu_count() or 2) * 2)
-
-
-class StoreIntegrityError(DataJointError):
-    """A stored object's size or checksum differs from what its row recorded."""
-
-
-# ----- store plugins ------------------------------------------------------------------------------
-class StorageAdapter(abc.ABC):
-    """A store protocol added by a package: register the class (or an instance) as an entry point
-    in the group ``datajoint.storage``, named by its protocol. That is the reference client's group,
-    so one plugin serves both clients. file, s3, gcs and azure are built in and need none."""
-
-    protocol: str = ""
-    required_keys: tuple = ()  # settings beyond "location" that a store of this protocol must have
-    allowed_keys: tuple = ()   # the other settings it accepts (empty: accept any)
-
-    @abc.abstractmethod
-    def create_filesystem(self, spec: dict):
-        """The fsspec filesystem for a store's settings."""
-
-    def validate_spec(self, spec: dict) -> None:
-        """Refuse settings the protocol does not know (when ``allowed_keys`` lists them) or lacks."""
-        from djframe.settings import STORE_COMMON_KEYS
-        missing = [k for k in self.required_keys if spec.get(k) is None]
-        if missing:
-            raise DataJointError(f"missing required setting(s) {', '.join(missing)} for protocol {self.protocol!r}.")
-        if self.allowed_keys:
-            unknown = sorted(set(spec) - STORE_COMMON_KEYS - set(self.required_keys) - set(self.allowed_keys))
-            if unknown:
-                raise DataJointError(f"unknown setting(s) {', '.join(unknown)} for protocol {self.protocol!r}.")
-
-    def full_path(self, spec: dict, relpath: str) -> str:
-        """Where a store-relative path lives on the filesystem: under the store's location."""
-        location = str(spec.get("location") or "").strip("/")
-        return "/".join(p for p in (location, str(relpath).lstrip("/")) if p)
-
-    def get_url(self, spec: dict, path: str) -> str:
-        return f"{self.protocol}://{self.full_path(spec, path)}"
-
-
-def get_storage_adapter(protocol: str) -> StorageAdapter | None:
-    """The installed plugin for ``protocol`` (an instance), or None (built-in or unknown protocols)."""
-    from importlib.metadata import entry_points
-    for ep in entry_points(group="datajoint.storage"):
-        if ep.name == protocol:
-            adapter = ep.load()
-            adapter = adapter() if isinstance(adapter, type) else adapter
-            if not adapter.protocol:
-                adapter.protocol = protocol
-            return adapter
-    return None
 
 
 # ----- path rules (storage doc §13.2, §13.4) ---------------------------------------------------
@@ -143,11 +92,6 @@ def encode_pk_value(value) -> str:
     return text
 
 
-def new_token(length: int = 8) -> str:
-    """Random ``[A-Za-z0-9_-]{length}``: URL-safe Base64 of random bytes is uniform over that alphabet."""
-    return new_tokens(1, length)[0]
-
-
 def new_tokens(count: int, length: int = 8) -> list[str]:
     """``count`` random tokens from one draw of the OS's random source."""
     length = max(4, min(16, int(length)))
@@ -156,8 +100,9 @@ def new_tokens(count: int, length: int = 8) -> list[str]:
 
 
 def generate_token(length: int = 8) -> str:
-    """The reference's name for `new_token` (length clamped to 4..16)."""
-    return new_token(length)
+    """Random ``[A-Za-z0-9_-]{length}`` (length clamped to 4..16): URL-safe Base64 of random bytes is
+    uniform over that alphabet."""
+    return new_tokens(1, length)[0]
 
 
 def build_object_path(schema: str, table: str, field: str, primary_key: dict, ext: str | None,
@@ -290,7 +235,7 @@ class Store:
                 return os.path.getsize(self.full_path(path))
             return int(self.fs.size(self.full_path(path)))
         except (FileNotFoundError, OSError):
-            raise self._missing(path) from None
+            raise self.missing_error(path) from None
 
     def put(self, path: str, data, atomic=True) -> None:
         """Write bytes. On a local disk ``atomic`` goes through a temporary file and a rename,
@@ -318,7 +263,7 @@ class Store:
             data = self.fs.cat_file(self.full_path(path))
             return _writable(data) if mutable else data
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            raise self._missing(path) from None
+            raise self.missing_error(path) from None
 
     def read_into(self, path: str, buffer) -> bool:
         """Read a local object into a preallocated writable buffer of its recorded size; False when
@@ -326,9 +271,9 @@ class Store:
         try:
             return _read_local_into(self.full_path(path), memoryview(buffer).cast("B"))
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            raise self._missing(path) from None
+            raise self.missing_error(path) from None
 
-    def _missing(self, path) -> MissingExternalFile:
+    def missing_error(self, path) -> MissingExternalFile:
         return MissingExternalFile(f"Stored object {path!r} is missing from store {self.name!r} "
                                    f"({self.url(path)}). It was deleted or the store location changed.")
 
@@ -396,7 +341,7 @@ class Store:
         for p, full in zip(paths, fulls):
             value = found.get(full)
             if isinstance(value, BaseException) or value is None:
-                raise self._missing(p)
+                raise self.missing_error(p)
             out.append(_writable(value) if mutable else value)
         return out
 

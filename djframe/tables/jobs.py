@@ -247,7 +247,7 @@ class Job(FreeTable):
         if cached is not None and cached[0] == (restrictions, priority, id(backend)):
             return cached[1]
         due = self._due(restrictions, priority, clock=False).restrict(Not(self._target.proj()), semantic_check=False)
-        _, where = Compiler(backend).where_sql(due._node)
+        _, where = Compiler(backend).where_sql(due.node)
         self._claim_cache = ((restrictions, priority, id(backend)), where)
         return where
 
@@ -261,7 +261,7 @@ class Job(FreeTable):
         if self.connection.config["jobs.keep_completed"]:
             return self._set(held, status="success", completed_time=self._now(), duration=duration) == 1
         backend = self.connection.backend
-        _, where = Compiler(backend).where_sql(held._node)
+        _, where = Compiler(backend).where_sql(held.node)
         return backend.delete_where(self.database, self.table_name, where) == 1
 
     def _stack(self, key, error_stack) -> bool:
@@ -309,7 +309,7 @@ class Job(FreeTable):
     def _set(self, jobs, **values) -> int:
         """One UPDATE of plain (non-codec) columns over the restricted jobs; the number changed."""
         backend = self.connection.backend
-        _, where = Compiler(backend).where_sql(jobs._node)
+        _, where = Compiler(backend).where_sql(jobs.node)
         return backend.update(self.database, self.table_name, values, where, heading=self.heading)  # one statement
 
     def _now(self) -> dt.datetime:

@@ -186,7 +186,7 @@ class AutoPopulate:
         if heading.get("_job_start_time") is None:
             return
         backend = self.connection.backend
-        _, where = Compiler(backend).where_sql((self & key)._node)
+        _, where = Compiler(backend).where_sql((self & key).node)
         backend.update(self.database, self.table_name, {"_job_start_time": started.replace(
             microsecond=started.microsecond // 1000 * 1000), "_job_duration": duration,
             "_job_version": code_version()}, where, heading=heading)

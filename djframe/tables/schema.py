@@ -333,7 +333,7 @@ def table_resolver(context, connection, declaring=None):
         if isinstance(obj, pytypes.ModuleType) or not hasattr(obj, "_node"):
             raise DeclarationError(f"Foreign key reference `{text}` is not a table; reference a table class.")
         try:
-            node, rename = obj._node, {}
+            node, rename = obj.node, {}
         except MissingTableError:
             raise DeclarationError(f"Foreign key reference `{text}` points to a table that is not declared. "
                                    "Declare the parent first (cyclic foreign keys are not allowed).") from None

@@ -235,7 +235,7 @@ class Table(QueryExpression, metaclass=TableMeta):
 
     def _new_keys_only(self, rows: pa.Table) -> pa.Table:
         """The rows whose primary key is neither in the table nor earlier in ``rows``."""
-        from djframe.codecs import row_keys
+        from djframe.write.encode import row_keys
         keys = row_keys(rows, self.heading, self.connection.backend, self.full_table_name + ".key")
         seen, keep = set(), []
         for key, exists in zip(keys, self.keys_exist(keys)):
@@ -248,7 +248,7 @@ class Table(QueryExpression, metaclass=TableMeta):
     def staged_insert1(self):
         """``with T.staged_insert1 as staged:`` write <object@> values in place, then insert the row."""
         from djframe.write.staged import StagedInsert
-        return StagedInsert(self)
+        return StagedInsert(self, check_allowed=lambda: self._check_direct_insert(None))
 
     def _insert_plain(self, names, values, rows):
         """A few rows already valid as they are (see validate.plain_rows): one INSERT."""
@@ -468,7 +468,7 @@ class Table(QueryExpression, metaclass=TableMeta):
     # ----- drop and alter --------------------------------------------------------------------
     def drop_quick(self):
         """Drop this table only (fails if other tables reference it)."""
-        self._check_schema_change("drop")
+        refuse_schema_change(self, "drop")
         backend = self.connection.backend
         if not self.is_declared:
             logger.info("Table %s does not exist; nothing to drop.", self.full_table_name)
@@ -494,15 +494,6 @@ class Table(QueryExpression, metaclass=TableMeta):
         from djframe.tables.alter import alter_table
         alter_table(self, prompt=prompt, context=context)
 
-    def _check_schema_change(self, verb):
-        self.connection.refuse_while_caching(f"{verb} {self.full_table_name}")
-        """DDL is refused inside a transaction (MySQL would commit it) and on restricted tables."""
-        if self.connection.in_transaction:
-            raise TransactionError(f"Cannot {verb} {self.full_table_name} inside a transaction; commit or cancel "
-                                   "the transaction first.")
-        if self._restricted_node is not None:
-            raise DataJointError(f"Cannot {verb} a restricted table ({self.full_table_name}); {verb} the table "
-                                 "itself, without restrictions.")
 
     # ----- introspection ---------------------------------------------------------------------
     @property
@@ -664,3 +655,14 @@ def _row_count(rows) -> int:
         return len(rows)
     except TypeError:
         return 0
+
+
+def refuse_schema_change(table, verb: str) -> None:
+    """DDL is refused while caching, inside a transaction (MySQL would commit it) and on restricted tables."""
+    table.connection.refuse_while_caching(f"{verb} {table.full_table_name}")
+    if table.connection.in_transaction:
+        raise TransactionError(f"Cannot {verb} {table.full_table_name} inside a transaction; commit or cancel "
+                               "the transaction first.")
+    if table._restricted_node is not None:
+        raise DataJointError(f"Cannot {verb} a restricted table ({table.full_table_name}); {verb} the table "
+                             "itself, without restrictions.")

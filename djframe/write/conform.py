@@ -288,7 +288,7 @@ def convert_column(column, attr, table_name, backend, *, rows=None, heading=None
     kind = attr.type.kind
     where = f"{table_name}.{attr.name}"
     if kind == "codec":
-        from djframe.codecs import encode_column
+        from djframe.write.encode import encode_column
         return encode_column(column, attr, where, rows=rows, heading=heading, backend=backend)
     converter = _CONVERTERS.get(kind)
     if converter is None:  # native passthrough types

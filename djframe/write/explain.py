@@ -11,6 +11,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from djframe.errors import DataJointError
+from djframe.query.expression import base_table
 
 _PROBE = 250  # rows looked up per query when searching for the offending one
 _PROBES = 8  # queries at most: the search explains an error, it must not outlast it
@@ -98,23 +99,22 @@ def missing_parent_message(table, data: pa.Table, error, verb="insert into") -> 
         return (f"Cannot {verb} {table.full_table_name}: a foreign key has no matching parent row ({error}). Insert "
                 "the parent rows first.")
     parent, row, fk = found
-    return (f"Cannot {verb} {table.full_table_name}: the parent table {parent.full_table_name} has no row {row} "
+    return (f"Cannot {verb} {table.full_table_name}: the parent table {parent} has no row {row} "
             f"(foreign key {fk.child_attributes}). Insert the parent row first, or correct the value.")
 
 
 def _find_orphan(table, data):
-    """(parent table, parent key, foreign key) of the first row without a parent, or None."""
-    from djframe.tables.table import FreeTable
+    """(parent table's full name, parent key, foreign key) of the first row without a parent, or None."""
     for fk in table.spec.foreign_keys:
         if not all(c in data.column_names for c in fk.child_attributes):
             continue
-        parent = FreeTable(table.connection, fk.parent_schema, fk.parent_table)
+        parent = base_table(table.connection, fk.parent_schema, fk.parent_table)
         renamed = data.select(fk.child_attributes).rename_columns(fk.parent_attributes)
         for chunk in _distinct_chunks(renamed, fk.parent_attributes):
             found = {tuple(k[p] for p in fk.parent_attributes) for k in (parent & chunk).keys()}
             for r in chunk:
                 if tuple(r[p] for p in fk.parent_attributes) not in found:
-                    return parent, r, fk
+                    return table.connection.backend.full_name(fk.parent_schema, fk.parent_table), r, fk
     return None
 
 

@@ -34,9 +34,10 @@ class StagedInsert:
     table name in normal inserts; we keep one layout for both.)
     """
 
-    def __init__(self, table):
+    def __init__(self, table, check_allowed=lambda: None):
         from djframe.storage.stores import WriteLog
         self._table = table
+        self._check_allowed = check_allowed  # the table's own rule (auto-populated tables: only in make())
         self.rec: dict = {}
         self._staged: dict = {}  # field -> {"store", "path", "ext", "file": the last handle opened}
         self._handles: list = []
@@ -44,7 +45,7 @@ class StagedInsert:
 
     # ----- the context manager -----------------------------------------------------------------
     def __enter__(self):
-        self._table._check_direct_insert(None)  # refused on auto-populated tables outside make()
+        self._check_allowed()  # refused on auto-populated tables outside make()
         return self
 
     def __exit__(self, kind, error, traceback):
@@ -119,7 +120,7 @@ class StagedInsert:
             raise DataJointError(f"Primary key not set: staged.rec lacks the primary key {missing} of "
                                  f"{table.full_table_name}; set it before calling store({field!r}) or "
                                  f"open({field!r}) in staged_insert1 (the object's path is built from it).")
-        from djframe.codecs import row_keys
+        from djframe.write.encode import row_keys
         from djframe.write.conform import rows_to_arrow
         name = table.full_table_name
         rows = rows_to_arrow([{k: self.rec[k] for k in table.primary_key}], table.heading, name)

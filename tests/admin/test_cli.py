@@ -6,7 +6,7 @@ import sys
 import pytest
 
 import djframe as dj
-from djframe.admin.cli import cli
+from djframe.__main__ import cli
 from djframe.connection import set_connection
 
 

@@ -170,7 +170,7 @@ def test_unregistered_codec_loads_heading_then_fails_on_use(schema):
         raw : <test_temporary>
         """
     Holder.insert1({"holder_id": 1, "raw": b"xyz"})
-    from djframe.codecs import _registry
+    from djframe.codecs import _codec_registry as _registry
     del _registry["test_temporary"]
     try:
         schema.connection.forget()
