@@ -13,14 +13,12 @@ import dataclasses
 from djframe.define.declare import PROVENANCE
 from djframe.errors import DataJointError, TransactionError
 
-_TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "START TRANSACTION", "PRAGMA")
-
 
 def planned_statements(backend, change) -> list[str]:
     """The DDL ``change(backend)`` would run, without running it (transaction control left out)."""
     with backend.recording() as statements:
         change(backend)
-    return [s for s in statements if not s.upper().startswith(_TRANSACTION_CONTROL)]
+    return [s for s in statements if not backend.dialect.is_transaction_control(s)]
 
 
 def set_replica_identity(target, mode: str = "full", dry_run: bool = True) -> dict:

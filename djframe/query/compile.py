@@ -1,7 +1,8 @@
-"""Compile relation nodes into SQL for one backend.
+"""Compile relation nodes into SQL for one dialect.
 
-Each node becomes a `Select` (a FROM source, named column expressions, WHERE
-terms, ...). Restrictions, projections and inner joins merge into the same
+A compiler is built from a dialect alone (no connection, no I/O): compiling is a pure function
+of the node tree and the dialect. Each node becomes a `Select` (a FROM source, named column
+expressions, WHERE terms, ...). Restrictions, projections and inner joins merge into the same
 SELECT, so restricting a table by a secondary attribute never wraps it (and
 its large columns) in a derived table; only a node that limits, orders,
 de-duplicates or groups is wrapped before more is stacked on top. User SQL
@@ -14,6 +15,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
+import numpy as np
+
+from djframe.backends.dialect import Dialect
 from djframe.errors import DataJointError, UnknownAttributeError
 from djframe.query import conditions as c
 from djframe.query import nodes as n
@@ -79,14 +83,29 @@ def _split_commas(term: str) -> list[str]:
     return parts + [term[start:]]
 
 
-class Compiler:
-    """Compiles one statement; hands out table aliases unique within it."""
+def python_scalar(value):
+    """numpy scalars -> Python values so literals render the same everywhere."""
+    return value.item() if isinstance(value, np.generic) else value
 
-    def __init__(self, backend):
-        self.backend = backend
-        self.q = backend.quote
-        self.dialect = backend.sqlglot_dialect
+
+class Compiler:
+    """Compiles one statement for a dialect; hands out table aliases unique within it.
+
+    ``Compiler(backend)`` takes the backend's dialect, and remembers the backend's `table_slices`
+    only as the default of `split_sql` (callers that pass `slices` need no backend at all).
+    """
+
+    def __init__(self, dialect):
+        if not isinstance(dialect, Dialect):  # a backend
+            self.table_slices = dialect.table_slices
+            dialect = dialect.dialect
+        self.dialect = dialect
+        self.q = dialect.quote
         self._aliases = 0
+
+    def table_slices(self, schema: str, table: str, alias: str) -> list[str] | None:
+        """No slices: a compiler built from a dialect alone asks no server."""
+        return None
 
     def alias(self) -> str:
         self._aliases += 1
@@ -105,14 +124,15 @@ class Compiler:
             sel.limit, sel.offset = limit, offset or 0
         return self.render(sel, node.heading.names if names is None else names, distinct=distinct)
 
-    def split_sql(self, node: n.Node, names=None) -> list[str] | None:
+    def split_sql(self, node: n.Node, names=None, slices=None) -> list[str] | None:
         """The query as several SELECTs over disjoint slices of one base table, to be fetched in
-        parallel (the backend decides the slices), or None when it cannot be split: only a plain
-        select-project-join whose rows each come from one row of its leftmost table."""
+        parallel, or None when it cannot be split: only a plain select-project-join whose rows each
+        come from one row of its leftmost table. `slices(schema, table, alias)` gives the slices'
+        WHERE terms (the backend's `table_slices`: it decides whether and where to cut)."""
         sel = self.select(node)
         if not sel.is_simple or sel.driving is None:
             return None
-        slices = self.backend.table_slices(*sel.driving)
+        slices = (slices or self.table_slices)(*sel.driving)
         if not slices:
             return None
         names = node.heading.names if names is None else names
@@ -131,10 +151,10 @@ class Compiler:
     def keys_exist_sql(self, schema: str, table: str, heading, keys: list) -> str:
         """One row of flags, one per full primary key: is that key in the base table? Populate's
         check, compiled straight from the values (it runs for every key)."""
-        name = self.backend.full_name(schema, table)
+        name = self.dialect.full_name(schema, table)
         flags = []
         for key in keys:
-            terms = " AND ".join(f"{self.q(k)} = {self.backend.typed_literal(c._plain(key[k]), heading[k])}"
+            terms = " AND ".join(f"{self.q(k)} = {self.dialect.typed_literal(python_scalar(key[k]), heading[k])}"
                                  for k in heading.primary_key)
             flags.append(f"CASE WHEN EXISTS (SELECT 1 FROM {name} WHERE {terms or '1 = 1'}) THEN 1 ELSE 0 END")
         return "SELECT " + ", ".join(flags)
@@ -152,7 +172,7 @@ class Compiler:
             base = base.child
         if not isinstance(base, n.TableNode):
             raise DataJointError("Only a restricted base table can be deleted from or updated.")
-        name = self.backend.full_name(base.schema, base.table)
+        name = self.dialect.full_name(base.schema, base.table)
         sel = Select(name, {a.name: f"{name}.{self.q(a.name)}" for a in base.heading.all_attributes})
         terms = [self.condition(r.condition, sel, r.child.heading) for r in reversed(conds)]
         return name, " AND ".join(terms)
@@ -175,14 +195,14 @@ class Compiler:
         if sel.order_by:
             parts.append("ORDER BY " + ", ".join(sel.order_by))
         if sel.limit is not None or sel.offset or sel.materialize:
-            parts.append(self.backend.limit_clause(sel.limit, sel.offset))
+            parts.append(self.dialect.limit_clause(sel.limit, sel.offset))
         return " ".join(parts)
 
     def outer_right(self, sel: Select) -> Select:
         """The right side of a LEFT JOIN: restrictions and computed values apply before the join."""
         if _outer_ready(sel):
             return sel
-        return self.wrap(replace(sel, materialize=self.backend.materialize_outer_right))
+        return self.wrap(replace(sel, materialize=self.dialect.materialize_outer_right))
 
     def wrap(self, sel: Select) -> Select:
         """Make a derived table of a select, so that more can be stacked on it."""
@@ -222,7 +242,7 @@ class Compiler:
 
     def json_value(self, path, columns: dict[str, str]) -> str:
         """The SQL of a value inside a json column, cast as the path says."""
-        return self.backend.json_path_sql(columns[path.attribute], path.steps, path.cast)
+        return self.dialect.json_path_sql(columns[path.attribute], path.steps, path.cast)
 
     def expression(self, text: str, columns: dict[str, str], heading) -> str:
         """Render user SQL with attribute names replaced by their column expressions."""
@@ -244,7 +264,7 @@ class Compiler:
 
     def _TableNode(self, node: n.TableNode) -> Select:
         alias = self.alias()
-        source = f"{self.backend.full_name(node.schema, node.table)} AS {alias}"
+        source = f"{self.dialect.full_name(node.schema, node.table)} AS {alias}"
         return Select(source, {a.name: f"{alias}.{self.q(a.name)}" for a in node.heading.all_attributes},
                       driving=(node.schema, node.table, alias))
 
@@ -342,15 +362,15 @@ class Compiler:
             column = sel.columns[cond.attribute]
             if cond.value is None:
                 return f"{column} IS NULL"
-            return f"{column} = {self.backend.typed_literal(cond.value, heading[cond.attribute])}"
+            return f"{column} = {self.dialect.typed_literal(cond.value, heading[cond.attribute])}"
         if isinstance(cond, c.JsonEquals):
             value = self.json_value(cond.path, sel.columns)
             if cond.value is None:
                 return f"{value} IS NULL"
-            literal = self.backend.string_literal(cond.value) if cond.path.cast == "str" else repr(cond.value)
+            literal = self.dialect.string_literal(cond.value) if cond.path.cast == "str" else repr(cond.value)
             return f"{value} = {literal}"
         if isinstance(cond, c.SqlText):
-            bare = self.backend.needs_boolean_conditions and bare_value(cond.text)
+            bare = self.dialect.needs_boolean_conditions and bare_value(cond.text)
             if bare:
                 return self.truth(*bare, sel.columns, heading)
             return f"({self.expression(cond.text, sel.columns, heading)})"

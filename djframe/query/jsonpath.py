@@ -4,7 +4,7 @@
 computes it, as in DataJoint 2.x. Path steps are object keys (identifiers) and array indices
 (``car.headlights[0].hyper_white``); the optional type
 casts the value (``int``, ``float``, ``str``, or a core integer/float type name). Without a type
-the value is compared as text. Each backend renders the extraction (backend.json_path_sql).
+the value is compared as text. Each dialect renders the extraction (Dialect.json_path_sql).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from djframe.backends.base import path_text
+from djframe.backends.dialect import path_text
 from djframe.errors import DataJointError
 
 _PATH = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)((?:\.[A-Za-z_][A-Za-z0-9_]*(?:\[\d+\])*)+)"

@@ -6,8 +6,8 @@ parsed once with sqlglot, the attribute names they use are collected (so an
 unknown name is a clear error before any SQL runs), and they are rendered for
 the target dialect with each attribute replaced by a marker that the compiler
 substitutes with the column expression of the current query. The few MySQL
-idioms sqlglot does not translate are rewritten here, as small tree
-transforms per dialect.
+idioms sqlglot does not translate are rewritten by small tree transforms that
+each dialect lists (``Dialect.user_sql_transforms``).
 """
 
 from __future__ import annotations
@@ -20,9 +20,6 @@ from sqlglot import exp
 from djframe.errors import DataJointError, QuerySyntaxError
 
 MARK = "__djcol{}__"
-_PREDICATES = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Is, exp.Like, exp.In, exp.Between,
-               exp.And, exp.Or, exp.Not)
-_SECONDS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400, "WEEK": 604800}
 
 
 def load_dialects(dialect: str) -> None:
@@ -64,16 +61,21 @@ def attributes_in(text: str) -> tuple[str, ...]:
     return parse(text)[1]
 
 
+def template(text: str, dialect) -> tuple[str, tuple[str, ...]]:
+    """User SQL rendered for `dialect` (a backends Dialect), with markers where attributes go, and the
+    attribute names."""
+    return rendered(text, dialect.sqlglot_dialect, dialect.user_sql_transforms, dialect.user_sql_rewritten)
+
+
 @lru_cache(maxsize=8192)
-def template(text: str, dialect: str) -> tuple[str, tuple[str, ...]]:
-    """User SQL rendered for `dialect`, with markers where attributes go, and the attribute names."""
+def rendered(text: str, sqlglot_dialect: str, transforms: tuple, rewritten: tuple) -> tuple[str, tuple[str, ...]]:
+    """`template` by the parts of a dialect that decide the text (hashable, so the result is cached)."""
     tree, names = parse(text)
-    transforms = _TRANSFORMS.get(dialect, ())
-    if transforms and tree.find(*_REWRITTEN):
+    if transforms and tree.find(*rewritten):
         tree = tree.copy()  # the parsed tree is shared by every dialect
         for transform in transforms:
             tree = tree.transform(transform, copy=False)
-    return tree.sql(dialect=dialect), names
+    return tree.sql(dialect=sqlglot_dialect), names
 
 
 def bare_value(text: str) -> tuple[int, str] | None:
@@ -86,73 +88,3 @@ def bare_value(text: str) -> tuple[int, str] | None:
     if isinstance(tree, exp.Column):
         return negations, names[0]
     return (negations, tree.sql()) if isinstance(tree, exp.Literal) else None
-
-
-def is_aggregate(text: str) -> bool:
-    """True if the expression uses an aggregate function (count, sum, ...)."""
-    return parse(text)[0].find(exp.AggFunc) is not None
-
-
-# ----- per-dialect rewrites of MySQL idioms ---------------------------------------------------
-def _bool_to_int(node):
-    """PostgreSQL cannot SUM/AVG booleans (MySQL's ``sum(a = b)`` counts matches)."""
-    if isinstance(node, (exp.Sum, exp.Avg)) and isinstance(node.this, _PREDICATES):
-        node.set("this", exp.cast(node.this, "INT"))
-    return node
-
-
-def _char_to_text(node):
-    """MySQL ``CAST(x AS CHAR)`` is an unbounded string; PostgreSQL CHAR means char(1)."""
-    if isinstance(node, exp.Cast) and node.to.this == exp.DataType.Type.CHAR and not node.to.expressions:
-        node.set("to", exp.DataType.build("TEXT"))
-    return node
-
-
-def _timestampdiff(dialect):
-    def rewrite(node):
-        if not isinstance(node, exp.TimestampDiff):
-            return node
-        unit = (node.unit.name if node.unit else "SECOND").upper()
-        if unit not in _SECONDS:
-            raise DataJointError(f"timestampdiff unit {unit} is supported on MySQL only; use one of {sorted(_SECONDS)}.")
-        start, end = node.expression, node.this
-        if dialect == "postgres":
-            seconds = f"EXTRACT(EPOCH FROM (CAST({end.sql('postgres')} AS TIMESTAMP) - " \
-                      f"CAST({start.sql('postgres')} AS TIMESTAMP)))"
-        else:
-            seconds = f"((JULIANDAY({end.sql('sqlite')}) - JULIANDAY({start.sql('sqlite')})) * 86400)"
-        return sqlglot.parse_one(f"CAST(TRUNC({seconds} / {_SECONDS[unit]}) AS BIGINT)", read="postgres") \
-            if dialect == "postgres" else \
-            sqlglot.parse_one(f"CAST({seconds} / {_SECONDS[unit]} AS INTEGER)", read="sqlite")
-    return rewrite
-
-
-def _now_sqlite(node):
-    """SQLite has no NOW(); CURRENT_TIMESTAMP is the same instant in UTC."""
-    if isinstance(node, exp.Anonymous) and node.name.lower() == "now" and not node.expressions:
-        return exp.CurrentTimestamp()
-    return node
-
-
-_DATE_PARTS = {exp.Year: "%Y", exp.Month: "%m", exp.Day: "%d", exp.DayOfMonth: "%d"}
-
-
-def _date_part(dialect):
-    """YEAR(d), MONTH(d), DAY(d): SQLite has strftime; PostgreSQL has EXTRACT (no DAY_OF_MONTH)."""
-    def rewrite(node):
-        for cls, fmt in _DATE_PARTS.items():
-            if type(node) is cls:
-                arg = node.this.this if isinstance(node.this, exp.TsOrDsToDate) else node.this
-                if dialect == "sqlite":
-                    return exp.cast(exp.func("STRFTIME", exp.Literal.string(fmt), arg), "INTEGER")
-                if cls is exp.DayOfMonth:
-                    return exp.Day(this=node.this)
-        return node
-    return rewrite
-
-
-_REWRITTEN = (exp.Sum, exp.Avg, exp.Cast, exp.TimestampDiff, exp.Anonymous, *_DATE_PARTS)
-_TRANSFORMS = {
-    "postgres": (_bool_to_int, _char_to_text, _timestampdiff("postgres"), _date_part("postgres")),
-    "sqlite": (_now_sqlite, _timestampdiff("sqlite"), _date_part("sqlite")),
-}

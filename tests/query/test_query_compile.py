@@ -3,9 +3,9 @@
 import pytest
 
 import djframe as dj
-from djframe.backends.mysql.driver import MySQLBackend
-from djframe.backends.postgres.driver import PostgresBackend
-from djframe.backends.sqlite.driver import SQLiteBackend
+from djframe.backends.mysql.dialect import MySQLDialect
+from djframe.backends.postgres.dialect import PostgresDialect
+from djframe.backends.sqlite.dialect import SQLiteDialect
 from djframe.errors import DataJointError, QuerySyntaxError, UnknownAttributeError
 from djframe.define.heading import Attribute, Heading
 from djframe.query import nodes as n
@@ -16,11 +16,9 @@ from djframe.define.types import parse_type
 CONNECTION = object()  # operators only compare connections by identity
 
 
-def backend(name):
-    if name == "sqlite":
-        return SQLiteBackend(":memory:")
-    cls = PostgresBackend if name == "postgresql" else MySQLBackend
-    return cls.__new__(cls)  # compiling needs no server
+def dialect_of(name):
+    """Compiling needs a dialect only: no connection, no server."""
+    return {"sqlite": SQLiteDialect, "postgresql": PostgresDialect, "mysql": MySQLDialect}[name]()
 
 
 DIALECTS = ("sqlite", "postgresql", "mysql")
@@ -51,8 +49,8 @@ def university():
     return dept, student, course, enroll
 
 
-def sql(expr, dialect="sqlite", **kwargs):
-    return Compiler(backend(dialect)).sql(expr._node, **kwargs)
+def sql(expr, name="sqlite", **kwargs):
+    return Compiler(dialect_of(name)).sql(expr._node, **kwargs)
 
 
 # ----- headings and primary keys --------------------------------------------------------------
@@ -197,7 +195,7 @@ def test_nulls_sort_first_ascending_on_every_backend(university):
 ])
 def test_user_sql_is_rendered_per_dialect(text, dialect, expected):
     from djframe.query.usersql import template
-    rendered, names = template(text, backend(dialect).sqlglot_dialect)
+    rendered, names = template(text, dialect_of(dialect))
     assert expected in rendered
 
 
@@ -221,7 +219,7 @@ def test_compiling_is_pure_and_conditions_name_attributes_once(university):
 
 def test_where_sql_for_delete(university):
     _, student, _, enroll = university
-    name, where = Compiler(backend("mysql")).where_sql(((student & {"dept_id": 1}) - enroll)._node)
+    name, where = Compiler(dialect_of("mysql")).where_sql(((student & {"dept_id": 1}) - enroll)._node)
     assert name == "`s`.`student`" and "`s`.`student`.`dept_id` = '1'" in where and "NOT EXISTS" in where
 
 

@@ -2,7 +2,8 @@
 
 The layout matches the reference client (datajoint-storage.md §3.2-§9): one
 database per schema, native unsigned integers, ``:type:comment`` on every
-column, ``binary(16)`` UUIDs in RFC byte order. Reads outside a transaction go
+column, ``binary(16)`` UUIDs in RFC byte order (the statements are the
+dialect's, dialect.py). Reads outside a transaction go
 through connectorx (its own connection, zero-copy Arrow); inside a transaction
 they go through the pymysql session so they see the transaction's own writes.
 Bulk inserts serialise Arrow to an escaped TSV with Arrow compute kernels and
@@ -13,7 +14,6 @@ into a warning, the warnings are read back and raised.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import itertools
 import os
 import re
@@ -30,20 +30,12 @@ import pymysql
 from pymysql.constants import FIELD_TYPE, FLAG
 
 from djframe import errors
-from djframe.errors import DeclarationError
 from djframe.define.heading import Attribute
 from djframe.define.spec import ForeignKeySpec, IndexSpec, TableSpec
-from djframe.define.types import CoreType, parse_type
-from djframe.backends.base import LINEAGE_TABLE, Backend, ColumnInfo, path_text
+from djframe.backends.base import Backend, ColumnInfo
+from djframe.backends.mysql.dialect import SESSION_MODE, SYSTEM_SCHEMAS, MySQLDialect
 from djframe.backends.mysql.tsv import is_binary, write_tsv
 
-SQL_MODE = ("NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,STRICT_ALL_TABLES,"
-            "NO_ENGINE_SUBSTITUTION,ONLY_FULL_GROUP_BY")
-# also on connectorx's. MariaDB only (/*M! */): its split_materialized optimisation returns wrong rows for a
-# GROUP BY derived table restricted by a correlated EXISTS (MariaDB 10.11; found by test_query_algebra.py)
-SESSION_MODE = (f"SET SESSION sql_mode = '{SQL_MODE}', max_error_count = 65535"
-                " /*M!100304 , optimizer_switch = 'split_materialized=off' */")
-SYSTEM_SCHEMAS = ("information_schema", "mysql", "performance_schema", "sys")
 LOCAL_INFILE_REFUSED = {1148, 2068, 3948, 3950}
 RECONNECTABLE = {0, 2006, 2013}
 
@@ -61,29 +53,17 @@ _ERRORS = {
 _ERROR_CLASS = {code: cls for cls, codes in _ERRORS.items() for code in codes}
 _MYSQL_ESCAPE = re.compile(r"\\(.)|'(')", re.S)
 _UNESCAPE = {"0": "\0", "n": "\n", "r": "\r", "t": "\t", "Z": "\x1a", "b": "\b"}
-_HAS_LIMIT = re.compile(r"\bLIMIT\s+\d+(\s+OFFSET\s+\d+)?\s*$", re.I)
 _NULL_COLUMN = re.compile(r"(?:SELECT|,)\s*\(?\s*NULL\s*\)?\s+AS\s", re.I)  # a bare NULL column
 _CX_ERROR = re.compile(r"ERROR (\d+) \(\w+\): (.*?)\s*}?\s*$", re.S)
 
 FETCH_BATCH_ROWS = 65536  # rows per part of a fetch
-_INT_TYPES = {"tinyint": 8, "smallint": 16, "int": 32, "bigint": 64}
-_SQL_INT = re.compile(r"^(tinyint|smallint|mediumint|int|bigint)(?:\(\d+\))?(\s+unsigned)?(?:\s+zerofill)?$")
 _FIELD_INT_BITS = {FIELD_TYPE.TINY: 8, FIELD_TYPE.SHORT: 16, FIELD_TYPE.INT24: 32, FIELD_TYPE.LONG: 32,
                    FIELD_TYPE.LONGLONG: 64}
 _BINARY_CHARSET = 63
 
 
 class MySQLBackend(Backend):
-    name = "mysql"
-    sqlglot_dialect = "mysql"
-    max_name_length = 64
-    supports_unsigned = True
-    supports_nan = False  # MySQL has no NaN or infinity in float columns
-    supports_inf = False
-    no_limit = "18446744073709551615"
-    # MariaDB 10.11, a derived table merged into a LEFT JOIN: max(coalesce(x, 0)) gives 0 instead of NULL, and
-    # `int_col = 2.5` matches 3 (found by tests/test_query_algebra.py)
-    materialize_outer_right = True
+    dialect = MySQLDialect()
 
     def __init__(self, host, port, user, password, database_name=None, use_tls=None):
         self.host, self.port = host or "127.0.0.1", int(port or 3306)
@@ -93,7 +73,11 @@ class MySQLBackend(Backend):
         self._local_infile = True
         self._exact_tables: set[str] = set()  # tables whose decimals connectorx would round
         self.conn = self._connect()
-        self.is_mariadb = "mariadb" in self.fetch_rows("SELECT VERSION()")[0][0].lower()
+        self.dialect = MySQLDialect(mariadb="mariadb" in self.fetch_rows(self.dialect.version_sql)[0][0].lower())
+
+    @property
+    def is_mariadb(self) -> bool:
+        return self.dialect.is_mariadb
 
     def _connect(self):
         try:
@@ -122,28 +106,6 @@ class MySQLBackend(Backend):
         tls = "?ssl-mode=REQUIRED" if self.use_tls else ""
         return f"mysql://{user}:{password}@{self.host}:{self.port}/information_schema{tls}"
 
-    # ----- identifiers and literals ----------------------------------------------------------
-    def quote(self, identifier: str) -> str:
-        return "`" + identifier.replace("`", "``") + "`"
-
-    def string_literal(self, value: str) -> str:
-        """MySQL reads backslash escapes inside string literals, so backslashes are doubled too."""
-        return "'" + value.replace("\\", "\\\\").replace("'", "''").replace("\0", "\\0") + "'"
-
-    def uuid_literal(self, value: uuid.UUID) -> str:
-        return "X'" + value.hex + "'"
-
-    def typed_literal(self, value, attribute: Attribute) -> str:
-        """Compare as the column stores: 1/0 for bool, text for strings, naive UTC for aware datetimes."""
-        kind = attribute.type.kind
-        if kind == "bool" and value is not None:
-            return "1" if value else "0"
-        if kind in ("char", "varchar", "enum", "text") and value is not None and not isinstance(value, str):
-            return self.string_literal(str(value))  # a number would make MySQL compare numerically
-        if isinstance(value, dt.datetime) and value.tzinfo is not None:
-            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
-        return self.literal(value, attribute)
-
     # ----- execution -------------------------------------------------------------------------
     def _run(self, sql: str, params=None, fetch=False, take=None):
         """Execute on the pymysql session; reconnect once if the link dropped outside a transaction."""
@@ -163,9 +125,6 @@ class MySQLBackend(Backend):
 
     def execute(self, sql: str, params=None) -> int:
         return self._run(sql, params)
-
-    def insert_default_row(self, schema, table) -> int:
-        return self.execute(f"INSERT INTO {self.full_name(schema, table)} () VALUES ()")
 
     def run_query(self, sql, args=()):
         """pymysql formats ``%s`` and ``%%`` itself (always: the reference passes an args tuple)."""
@@ -264,31 +223,23 @@ class MySQLBackend(Backend):
             raise self.translate_error(e, sql) from None
 
     def _exact_floats(self, sql: str, fields) -> str:
-        """The text protocol prints FLOAT with 6 digits; `+ 0e0` sends the exact value as DOUBLE."""
-        inner = sql if _HAS_LIMIT.search(sql) else f"{sql} LIMIT {self.no_limit}"  # keeps ORDER BY in force
-        cols = ", ".join(f"(q.{self.quote(f.name)} + 0e0) AS {self.quote(f.name)}" if f.type_code == FIELD_TYPE.FLOAT
-                         else f"q.{self.quote(f.name)}" for f in fields)
-        return f"SELECT {cols} FROM ({inner}) AS q"
-
-    json_casts = {"int": "SIGNED", "float": "DOUBLE", "str": "CHAR"}
-
-    def json_path_sql(self, column: str, steps: tuple, cast: str) -> str:
-        """JSON_VALUE gives SQL NULL for a JSON null (JSON_UNQUOTE would give the text 'null')."""
-        return f"CAST(JSON_VALUE({column}, {self.string_literal(path_text(steps))}) AS {self.json_casts[cast]})"
+        """The same query with FLOAT columns sent exactly (the text protocol prints 6 digits)."""
+        floats = {f.name for f in fields if f.type_code == FIELD_TYPE.FLOAT}
+        return self.dialect.exact_floats_sql(sql, [f.name for f in fields], floats)
 
     def begin(self):
-        self.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+        super().begin()
         self._in_transaction = True
 
     def commit(self):
         try:  # never re-run on a new session: the transaction died with the old one
-            self.execute("COMMIT")
+            super().commit()
         finally:
             self._in_transaction = False
 
     def rollback(self):
         self._in_transaction = False
-        self.execute("ROLLBACK")
+        super().rollback()
 
     @contextlib.contextmanager
     def _atomic(self):
@@ -308,41 +259,25 @@ class MySQLBackend(Backend):
         with contextlib.suppress(Exception):
             self.conn.close()
 
-    def connection_id(self) -> int:
-        return int(self.fetch_rows("SELECT CONNECTION_ID()")[0][0])
-
-    current_user_sql = "SELECT USER()"  # user@host, as the reference records it
-
     # ----- job queue ------------------------------------------------------------------------
-    connection_id_sql = "CONNECTION_ID()"
-    random_sql = "RAND()"
-    claim_lock = " FOR UPDATE SKIP LOCKED"  # MariaDB 10.6+, MySQL 8
-
     def claim_jobs(self, schema, table, key_columns, where, order_sql, limit, values, heading) -> pa.Table:
         """MySQL cannot UPDATE a table filtered by a subquery on itself: lock the next due rows
         (skipping rows other claimers hold) and reserve them, in one short READ COMMITTED transaction
         (no gap locks, so claims never wait for each other or for the makes' inserts)."""
-        name = self.full_name(schema, table)
-        keys = [self.quote(c) for c in key_columns]
-        pick = (f"SELECT {', '.join(keys)}, CONNECTION_ID() AS connection_id, `priority`, `scheduled_time` "
-                f"FROM {name} WHERE {self.due_now_sql(where)} "
-                f"ORDER BY {order_sql} LIMIT {int(limit)}{self.claim_lock}")
-        self.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")  # the next transaction only
+        d = self.dialect
+        self.execute(d.read_committed_sql)
         with self._atomic():
-            picked = self._fetch_session(pick)
+            picked = self._fetch_session(d.claim_pick_sql(schema, table, key_columns, where, order_sql, limit))
             if picked.num_rows:
-                rows = ", ".join("(" + ", ".join(self.literal(v) for v in row[:len(keys)]) + ")"
-                                 for row in zip(*(picked.column(i).to_pylist() for i in range(picked.num_columns))))
-                self.execute(f"UPDATE {name} SET {self.claim_set_sql(values, heading)} "
-                             f"WHERE ({', '.join(keys)}) IN ({rows})")
+                keys = list(zip(*(picked.column(i).to_pylist() for i in range(len(key_columns)))))
+                self.execute(d.claim_update_sql(schema, table, key_columns, keys, values, heading))
         return picked
 
     def live_sessions(self) -> dict | None:
         """The process list shows every session only to a user with the PROCESS privilege."""
-        if not self.fetch_rows("SELECT 1 FROM information_schema.USER_PRIVILEGES "
-                               "WHERE PRIVILEGE_TYPE IN ('PROCESS', 'SUPER') LIMIT 1"):
+        if not self.fetch_rows(self.dialect.process_privilege_sql):
             return None
-        return {int(row[0]): None for row in self.fetch_rows("SELECT ID FROM information_schema.PROCESSLIST")}
+        return {int(row[0]): None for row in self.fetch_rows(self.dialect.processlist_sql)}
 
     def translate_error(self, exc: Exception, context: str = "") -> Exception:
         if isinstance(exc, pymysql.err.MySQLError) and len(exc.args) >= 2 and isinstance(exc.args[0], int):
@@ -361,17 +296,6 @@ class MySQLBackend(Backend):
             text += f" in SQL: {context[:2000]}"
         return cls(text)
 
-    def row_digest_sql(self, qualifier: str, columns) -> str:
-        """MD5 of the quoted values (NULL as the word NULL); bytes, so no collations mix."""
-        values = ", ".join(f"QUOTE(CAST({qualifier}.{self.quote(c)} AS BINARY))" for c in columns)
-        return f"MD5(CONCAT_WS(',', {values}))" if columns else "MD5('')"
-
-    def digest_list_sql(self, digests) -> str:
-        return "CONCAT_WS(',', " + ", ".join(f"COALESCE({d}, '-')" for d in digests) + ")" if digests else "''"
-
-    def upsert_select(self, schema, table, names, select_sql, primary_key, params=None) -> int:
-        return self.execute(f"REPLACE INTO {self.full_name(schema, table)} ({self._cols(names)}) {select_sql}", params)
-
     # ----- bulk write ------------------------------------------------------------------------
     def to_storage(self, column, attribute: Attribute) -> pa.Array:
         if isinstance(column, pa.ChunkedArray):
@@ -388,9 +312,9 @@ class MySQLBackend(Backend):
                primary_key=()) -> int:
         if not data.num_rows:
             return 0
-        target = self.full_name(schema, table)
+        target = self.dialect.full_name(schema, table)
         if not data.num_columns:
-            return self.execute(f"INSERT INTO {target} () VALUES " + ", ".join(["()"] * data.num_rows))
+            return self.execute(self.dialect.insert_defaults_sql(target, data.num_rows))
         with self._atomic():
             if not (skip_duplicates or replace) or not primary_key:
                 return self._fill(target, data)
@@ -400,7 +324,7 @@ class MySQLBackend(Backend):
                     return count
             if replace and set(primary_key) <= set(data.column_names):
                 data = _first_per_key(data, primary_key, last=True)  # the last row of a repeated key wins
-            with self._temporary(schema, f"SELECT {self._cols(data.column_names)} FROM {target} LIMIT 0") as tmp:
+            with self._temporary(schema, self.dialect.staging_select_sql(target, data.column_names)) as tmp:
                 self._fill(tmp, data)
                 return self._merge(target, tmp, data.column_names, primary_key, replace)
 
@@ -416,47 +340,19 @@ class MySQLBackend(Backend):
         self.release_savepoint("djframe_skip")
         return count
 
-    def _cols(self, names, alias="") -> str:
-        return ", ".join(f"{alias}{self.quote(c)}" for c in names)
-
     @contextlib.contextmanager
     def _temporary(self, schema: str, select_sql: str):
         """A session-private staging table shaped by `select_sql`, dropped afterwards."""
-        tmp = self.full_name(schema, f"~stage_{uuid.uuid4().hex[:12]}")
-        self.execute(f"CREATE TEMPORARY TABLE {tmp} AS {select_sql}")
+        tmp = self.dialect.full_name(schema, f"~stage_{uuid.uuid4().hex[:12]}")
+        self.execute(self.dialect.create_temporary_sql(tmp, select_sql))
         try:
             yield tmp
         finally:
-            self.execute(f"DROP TEMPORARY TABLE IF EXISTS {tmp}")
+            self.execute(self.dialect.drop_temporary_sql(tmp))
 
     def _merge(self, target: str, tmp: str, names, primary_key, replace: bool) -> int:
-        """Staged rows -> target. skip: a no-op ON DUPLICATE KEY UPDATE skips a clash on any unique key.
-
-        replace: rows whose primary key exists are updated in place (never REPLACE INTO, which deletes
-        rows that have children, nor ON DUPLICATE KEY, which would overwrite a row that merely shares a
-        unique value), then the rows with new keys are inserted.
-        """
-        cols, src = self._cols(names), self._cols(names, "s.")
-        insert = f"INSERT INTO {target} ({cols}) SELECT {src} FROM {tmp} AS s"
-        if not replace or not set(primary_key) <= set(names):  # e.g. a singleton's hidden key takes its default
-            return self.execute(insert + self._odku(target, names, primary_key, replace))
-        on = " AND ".join(f"d.{self.quote(k)} = s.{self.quote(k)}" for k in primary_key)
-        others = [n for n in names if n not in primary_key]
-        count = 0
-        if others:
-            sets = ", ".join(f"d.{self.quote(n)} = s.{self.quote(n)}" for n in others)
-            count += self.execute(f"UPDATE {target} AS d JOIN {tmp} AS s ON {on} SET {sets}")
-        return count + self.execute(f"{insert} WHERE NOT EXISTS (SELECT 1 FROM {target} AS d WHERE {on})")
-
-    def _odku(self, target, names, primary_key, replace) -> str:
-        """ON DUPLICATE KEY UPDATE: VALUES() to replace, else a no-op assignment to skip."""
-        prefix = f"{target}." if target else ""
-        others = [n for n in names if n not in primary_key]
-        if replace and others:
-            return " ON DUPLICATE KEY UPDATE " + ", ".join(f"{prefix}{self.quote(n)} = VALUES({self.quote(n)})"
-                                                            for n in others)
-        k = prefix + self.quote(primary_key[0])
-        return f" ON DUPLICATE KEY UPDATE {k} = {k}"
+        """Staged rows -> target (see MySQLDialect.merge_statements); the rows written."""
+        return sum(self.execute(sql) for sql in self.dialect.merge_statements(target, tmp, names, primary_key, replace))
 
     def _fill(self, target: str, data: pa.Table) -> int:
         """LOAD DATA LOCAL, or multi-row INSERTs for small batches (a file round trip costs more than
@@ -476,17 +372,14 @@ class MySQLBackend(Backend):
         for i, name in enumerate(data.column_names):
             if is_binary(data.schema.field(i).type):
                 columns.append(f"@v{i}")
-                sets.append(f"{self.quote(name)} = UNHEX(@v{i})")
+                sets.append(f"{self.dialect.quote(name)} = UNHEX(@v{i})")
             else:
-                columns.append(self.quote(name))
+                columns.append(self.dialect.quote(name))
         fd, path = tempfile.mkstemp(prefix="djframe_", suffix=".tsv")
         try:
             with os.fdopen(fd, "wb") as f:
                 write_tsv(data, f)
-            sql = (f"LOAD DATA LOCAL INFILE {self.string_literal(path)} INTO TABLE {target} CHARACTER SET utf8mb4 "
-                   "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' "
-                   f"({', '.join(columns)})" + (f" SET {', '.join(sets)}" if sets else ""))
-            count = self.execute(sql)
+            count = self.execute(self.dialect.load_data_sql(path, target, columns, sets))
         finally:
             os.unlink(path)
         self._raise_warnings(target, tolerate)
@@ -494,9 +387,9 @@ class MySQLBackend(Backend):
 
     def _raise_warnings(self, target: str, tolerate=()):
         """LOCAL loads skip bad rows with a warning; strict semantics need them as errors."""
-        shown = self.fetch_rows("SHOW WARNINGS")
+        shown = self.fetch_rows(self.dialect.warnings_sql)
         problems = [(code, msg) for level, code, msg in shown if level != "Note" and code not in tolerate]
-        if tolerate and not problems and self.fetch_rows("SHOW COUNT(*) WARNINGS")[0][0] > len(shown):
+        if tolerate and not problems and self.fetch_rows(self.dialect.warning_count_sql)[0][0] > len(shown):
             problems = [(-1, "more warnings than the server lists")]  # cannot tell they are all tolerated
         if problems:
             code, message = problems[0]
@@ -505,9 +398,7 @@ class MySQLBackend(Backend):
 
     def _insert_rows(self, target: str, data: pa.Table) -> int:
         """Fallback without LOCAL INFILE: pymysql rewrites executemany into multi-row INSERTs."""
-        names = data.column_names
-        sql = f"INSERT INTO {target.replace('%', '%%')} ({self._cols(names).replace('%', '%%')}) VALUES " \
-              f"({', '.join(['%s'] * len(names))})"
+        sql = self.dialect.executemany_sql(target, data.column_names)
         count = 0
         for batch in data.to_batches(max_chunksize=10000):
             try:
@@ -517,22 +408,14 @@ class MySQLBackend(Backend):
                 raise self.translate_error(e, sql) from None
         return count
 
-    def conflict_clause(self, names, primary_key, skip_duplicates, replace) -> str:
-        """MySQL spelling of the upsert clause (unqualified)."""
-        if not (skip_duplicates or replace) or not primary_key:
-            return ""
-        return self._odku("", names, primary_key, replace)
-
     def insert_select(self, schema, table, names, select_sql, *, skip_duplicates=False, replace=False,
                       primary_key=()) -> int:
-        target = self.full_name(schema, table)
-        insert = f"INSERT INTO {target} ({self._cols(names)}) SELECT * FROM ({select_sql}) AS src"
-        if not (skip_duplicates or replace) or not primary_key:
-            return self.execute(insert)
-        if not replace:
-            return self.execute(insert + self._odku(target, names, primary_key, False))
-        with self._atomic(), self._temporary(schema, select_sql) as tmp:  # materialised: it may read the target
-            return self._merge(target, tmp, names, primary_key, True)
+        """INSERT ... SELECT; replace stages the rows first: the select may read the target."""
+        if not (replace and primary_key):
+            return super().insert_select(schema, table, names, select_sql, skip_duplicates=skip_duplicates,
+                                         primary_key=primary_key)
+        with self._atomic(), self._temporary(schema, select_sql) as tmp:
+            return self._merge(self.dialect.full_name(schema, table), tmp, names, primary_key, True)
 
     # ----- fetch normalisation ---------------------------------------------------------------
     def from_storage(self, column, attribute):
@@ -553,42 +436,31 @@ class MySQLBackend(Backend):
 
     # ----- schemas and catalog ---------------------------------------------------------------
     def list_schemas(self):
-        marks = ", ".join(["%s"] * len(SYSTEM_SCHEMAS))
-        return [r[0] for r in self.fetch_rows(
-            f"SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME NOT IN ({marks}) "
-            "ORDER BY SCHEMA_NAME", SYSTEM_SCHEMAS)]
+        return [r[0] for r in self.fetch_rows(self.dialect.list_schemas_sql, SYSTEM_SCHEMAS)]
 
     def schema_exists(self, schema):
-        return bool(self.fetch_rows("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (schema,)))
+        return bool(self.fetch_rows(self.dialect.schema_exists_sql, (schema,)))
 
     @property
     def text_collation(self) -> str:
-        """Binary and NO PAD: text matches literally, as on PostgreSQL and SQLite ('a' != 'A' != 'a ')."""
-        return "utf8mb4_nopad_bin" if self.is_mariadb else "utf8mb4_0900_bin"
+        return self.dialect.text_collation
 
     def create_schema(self, schema):
-        self.execute(f"CREATE DATABASE IF NOT EXISTS {self.quote(schema)} CHARACTER SET utf8mb4 "
-                     f"COLLATE {self.text_collation}")
+        self.execute(self.dialect.create_schema_sql(schema))
 
     def drop_schema(self, schema):
-        self.execute(f"DROP DATABASE IF EXISTS {self.quote(schema)}")
+        self.execute(self.dialect.drop_schema_sql(schema))
 
     def list_tables(self, schema):
-        return [r[0] for r in self.fetch_rows(
-            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s ORDER BY TABLE_NAME",
-            (schema,))]
+        return [r[0] for r in self.fetch_rows(self.dialect.list_tables_sql, (schema,))]
 
     def table_exists(self, schema, table):
-        return bool(self.fetch_rows("SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
-                                    "AND TABLE_NAME = %s", (schema, table)))
+        return bool(self.fetch_rows(self.dialect.table_exists_sql, (schema, table)))
 
     def columns(self, schema, table):
-        rows = self.fetch_rows(
-            "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, COLUMN_COMMENT, COLUMN_KEY, EXTRA "
-            "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
-            (schema, table))
+        rows = self.fetch_rows(self.dialect.columns_sql, (schema, table))
         if any(_wide_decimal(r[1]) for r in rows):
-            self._exact_tables.add(self.full_name(schema, table))
+            self._exact_tables.add(self.dialect.full_name(schema, table))
         return [ColumnInfo(name=name, sql_type=sql_type.lower(), nullable=nullable == "YES",
                            default=self._default_text(default, extra), comment=comment or "", in_key=key == "PRI",
                            autoincrement="auto_increment" in (extra or "").lower())
@@ -605,17 +477,12 @@ class MySQLBackend(Backend):
         return "'" + default.replace("'", "''") + "'"
 
     def table_comment(self, schema, table):
-        rows = self.fetch_rows("SELECT TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
-                               "AND TABLE_NAME = %s", (schema, table))
+        rows = self.fetch_rows(self.dialect.table_comment_query, (schema, table))
         return (rows[0][0] or "") if rows else ""
 
     def foreign_keys(self, schema, table=None):
         """(child, spec) per FK, columns in key order, FKs in declaration order (`t_ibfk_<n>`)."""
-        rows = self.fetch_rows(
-            "SELECT TABLE_NAME, CONSTRAINT_NAME, COLUMN_NAME, REFERENCED_TABLE_SCHEMA, REFERENCED_TABLE_NAME, "
-            "REFERENCED_COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = %s "
-            "AND REFERENCED_TABLE_NAME IS NOT NULL AND (%s IS NULL OR TABLE_NAME = %s) "
-            "ORDER BY TABLE_NAME, CONSTRAINT_NAME, ORDINAL_POSITION", (schema, table, table))
+        rows = self.fetch_rows(self.dialect.foreign_keys_sql, (schema, table, table))
         groups: dict[tuple, list] = {}
         for child, constraint, column, parent_schema, parent_table, parent_column in rows:
             groups.setdefault((child, constraint), []).append((parent_schema, parent_table, column, parent_column))
@@ -626,96 +493,25 @@ class MySQLBackend(Backend):
         """Secondary indexes, without the ones InnoDB added by itself to back a foreign key."""
         groups: dict[str, list] = {}
         unique = {}
-        for name, non_unique, column in self.fetch_rows(
-                "SELECT INDEX_NAME, NON_UNIQUE, COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = %s "
-                "AND TABLE_NAME = %s AND INDEX_NAME <> 'PRIMARY' ORDER BY INDEX_NAME, SEQ_IN_INDEX", (schema, table)):
+        for name, non_unique, column in self.fetch_rows(self.dialect.indexes_sql, (schema, table)):
             groups.setdefault(name, []).append(column)
             unique[name] = not int(non_unique)
         fk_columns = {tuple(fk.child_attributes) for _, fk in self.foreign_keys(schema, table)}
         return [IndexSpec(tuple(cols), unique[name]) for name, cols in groups.items()
                 if unique[name] or tuple(cols) not in fk_columns]
 
-    def core_type_of(self, sql_type: str) -> CoreType:
-        """Core type of a column without a `:type:` marker (e.g. FK columns written by the reference)."""
-        sql_type = sql_type.lower().strip()
-        m = _SQL_INT.match(sql_type)
-        if m and m.group(1) in _INT_TYPES:
-            return parse_type(f"{'u' if m.group(2) else ''}int{_INT_TYPES[m.group(1)]}")
-        simple = {"float": "float32", "double": "float64", "longblob": "bytes", "blob": "bytes",
-                  "mediumblob": "bytes", "tinyblob": "bytes"}
-        if sql_type in simple:
-            return parse_type(simple[sql_type])
-        if re.match(r"^(var)?binary\(\d+\)$", sql_type):
-            return parse_type("bytes")
-        try:
-            return parse_type(sql_type, warn_native=False)
-        except DeclarationError:
-            return CoreType("native", sql_type)
-
     # ----- DDL -------------------------------------------------------------------------------
-    def column_type(self, t: CoreType, schema: str) -> str:
-        if t.is_integer:
-            name = {"8": "tinyint", "16": "smallint", "32": "int", "64": "bigint"}[t.kind.split("int")[1]]
-            return f"{name} unsigned" if t.is_unsigned else name
-        fixed = {"bool": "tinyint", "float32": "float", "float64": "double", "date": "date", "json": "json",
-                 "uuid": "binary(16)", "bytes": "longblob", "text": "text", "datetime": t.text}
-        if t.kind in fixed:
-            return fixed[t.kind]
-        if t.kind == "enum":
-            return "enum(" + ", ".join(self.string_literal(v) for v in t.enum_values) + ")"
-        if t.kind == "codec":
-            return self.column_type(t.storage, schema)  # the core type ending the codec chain
-        return t.text  # decimal(p,s), char(n), varchar(n), native passthrough
-
-    def default_literal(self, a: Attribute, schema: str) -> str:
-        if a.type.kind == "uuid":
-            return self.uuid_literal(uuid.UUID(a.default))
-        return super().default_literal(a, schema)
-
-    def column_sql(self, a: Attribute, schema: str, collation: str | None = None) -> str:
-        """Column definition with its inline `:type:comment` (MySQL has no COMMENT ON)."""
-        collate = f" COLLATE {collation}" if collation else ""
-        return (f"{self.quote(a.name)} {self.column_type(a.type, schema)}{collate} {self.default_clause(a, schema)} "
-                f"COMMENT {self.string_literal(self.column_comment(a))}")
-
     def _parent_collations(self, spec: TableSpec) -> dict[str, str]:
         """Foreign-key columns take their parent column's collation (MySQL refuses a mismatch, e.g. with a
         parent declared by the reference client under the server's default collation)."""
         out = {}
         for fk in spec.foreign_keys:
-            found = dict(self.fetch_rows(
-                "SELECT COLUMN_NAME, COLLATION_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s "
-                "AND TABLE_NAME = %s AND COLLATION_NAME IS NOT NULL", (fk.parent_schema, fk.parent_table)))
+            found = dict(self.fetch_rows(self.dialect.collations_sql, (fk.parent_schema, fk.parent_table)))
             out.update({child: found[parent] for child, parent in fk.attr_map if parent in found})
         return out
 
-    def alter_add_column(self, spec: TableSpec, a: Attribute):
-        """Placed where the definition has it (MySQL can), so an alter and its reverse restore the table."""
-        names = [x.name for x in spec.attributes]
-        at = names.index(a.name) if a.name in names else len(names)
-        place = f" AFTER {self.quote(names[at - 1])}" if at > 0 else " FIRST"
-        self._alter(spec, f"ADD COLUMN {self.column_sql(a, spec.schema)}{place if at < len(names) else ''}")
-
-    def alter_modify_column(self, spec: TableSpec, a: Attribute):
-        self._alter(spec, f"MODIFY COLUMN {self.column_sql(a, spec.schema)}")
-
-    def alter_column_comment(self, spec: TableSpec, a: Attribute):
-        self.alter_modify_column(spec, a)
-
-    def alter_table_comment(self, spec: TableSpec, comment: str):
-        self._alter(spec, f"COMMENT = {self.string_literal(comment)}")
-
     def create_table_sql(self, spec: TableSpec) -> str:
-        collations = self._parent_collations(spec)
-        lines = [self.column_sql(a, spec.schema, collations.get(a.name)) for a in spec.attributes]
-        lines.append(f"PRIMARY KEY ({', '.join(self.quote(k) for k in spec.primary_key)})")
-        lines += [self.fk_clause(fk) for fk in spec.foreign_keys]
-        for index in spec.indexes:
-            cols = ", ".join(c if c.startswith("(") else self.quote(c) for c in index.columns)
-            lines.append(f"{'UNIQUE ' if index.unique else ''}INDEX ({cols})")
-        comment = f" COMMENT={self.string_literal(spec.comment)}" if spec.comment else ""
-        return (f"CREATE TABLE {self.full_name(spec.schema, spec.table_name)} (\n  " + ",\n  ".join(lines)
-                + f"\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={self.text_collation}{comment}")
+        return self.dialect.create_table_sql(spec, self._parent_collations(spec))
 
     def create_table(self, spec: TableSpec):
         self.execute(self.create_table_sql(spec))
@@ -729,14 +525,6 @@ class MySQLBackend(Backend):
             with contextlib.suppress(Exception):
                 self.drop_table(spec.schema, spec.table_name)
             raise
-
-    def lineage_table_spec(self, schema: str) -> str:
-        q, s = self.quote, self.string_literal
-        return (f"CREATE TABLE IF NOT EXISTS {self.full_name(schema, LINEAGE_TABLE)} ("
-                f"{q('table_name')} varchar(64) NOT NULL COMMENT {s('table name within the schema')}, "
-                f"{q('attribute_name')} varchar(64) NOT NULL COMMENT {s('attribute name')}, "
-                f"{q('lineage')} varchar(255) NOT NULL COMMENT {s('origin: schema.table.attribute')}, "
-                f"PRIMARY KEY ({q('table_name')}, {q('attribute_name')})) ENGINE=InnoDB")
 
 
 # ----- Arrow <-> MySQL text helpers --------------------------------------------------------------

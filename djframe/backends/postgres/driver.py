@@ -1,18 +1,13 @@
 """PostgreSQL through ADBC: Arrow in (binary COPY), Arrow out.
 
 One autocommit ADBC connection carries everything, so reads inside an explicit
-``BEGIN`` see that transaction's writes. The table layout follows the reference
-client (storage reference §3.3-§9): enum types ``"schema"."enum_<md5[:8]>"``
-shared by value set, ``:type:comment`` markers via COMMENT ON COLUMN, FK
-indexes named ``idx_<table>_<cols>``. PostgreSQL lacks 1-byte and unsigned
-integers, so those get the next wider signed type plus a CHECK constraint
-(uint64 becomes numeric(20,0)).
+``BEGIN`` see that transaction's writes. The statements and the table layout
+are the dialect's (dialect.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import itertools
 import os
 import re
@@ -27,27 +22,10 @@ import pyarrow.compute as pc
 from djframe import errors
 from djframe.define.heading import Attribute
 from djframe.define.spec import ForeignKeySpec, IndexSpec, TableSpec
-from djframe.define.types import INTEGER_RANGES, CoreType, enum_text, parse_type
+from djframe.define.types import CoreType
 from djframe.backends.base import Backend, ColumnInfo
+from djframe.backends.postgres.dialect import PostgresDialect
 
-_SQL_TYPES = {
-    "int8": "smallint", "uint8": "smallint", "int16": "smallint", "uint16": "integer", "int32": "integer",
-    "uint32": "bigint", "int64": "bigint", "uint64": "numeric(20,0)", "float32": "real",
-    "float64": "double precision", "bool": "boolean", "date": "date", "json": "jsonb", "uuid": "uuid",
-    "bytes": "bytea", "text": "text",
-}
-_CHECKED = {"int8", "uint8", "uint16", "uint32", "uint64"}  # ranges narrower than the SQL type
-_CORE_OF_SQL = {
-    "smallint": "int16", "integer": "int32", "bigint": "int64", "real": "float32", "double precision": "float64",
-    "boolean": "bool", "date": "date", "jsonb": "json", "json": "json", "uuid": "uuid", "bytea": "bytes",
-    "text": "text", "timestamp without time zone": "datetime(6)",
-}
-_SQL_PATTERNS = (
-    (re.compile(r"^numeric\((\d+),(\d+)\)$"), lambda m: f"decimal({m[1]},{m[2]})" if int(m[1]) <= 38 else None),
-    (re.compile(r"^character varying\((\d+)\)$"), lambda m: f"varchar({m[1]})"),
-    (re.compile(r"^character\((\d+)\)$"), lambda m: f"char({m[1]})"),
-    (re.compile(r"^timestamp\((\d)\) without time zone$"), lambda m: f"datetime({m[1]})"),
-)
 _INVALID_VALUE = {"23514", "22003", "22P02", "22001", "22007", "22008", "22P03"}
 _ERRORS = {
     "23505": errors.DuplicateError, "21000": errors.DuplicateError, "23503": errors.IntegrityError,
@@ -69,11 +47,7 @@ _NULL_DEFAULT = re.compile(r"^NULL(::[\w\s\".]+)?$", re.I)
 
 
 class PostgresBackend(Backend):
-    name = "postgresql"
-    sqlglot_dialect = "postgres"
-    max_name_length = 63
-    no_limit = "ALL"
-    needs_boolean_conditions = True
+    dialect = PostgresDialect()
 
     def __init__(self, host="localhost", port=5432, user=None, password=None, database_name="postgres",
                  use_tls=None):
@@ -93,35 +67,6 @@ class PostgresBackend(Backend):
         except Exception as e:
             raise errors.LostConnectionError(f"Cannot connect to PostgreSQL at {self.where}: {_server_message(e)}") \
                 from None
-
-    # ----- literals -------------------------------------------------------------------
-    def bool_literal(self, value: bool) -> str:
-        return "TRUE" if value else "FALSE"
-
-    def special_float_literal(self, value: float) -> str:
-        text = "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
-        return f"'{text}'::float8"
-
-    def bytes_literal(self, value: bytes) -> str:
-        return f"'\\x{value.hex()}'::bytea"
-
-    def uuid_literal(self, value) -> str:
-        return f"'{value}'::uuid"
-
-    def typed_literal(self, value, attribute: Attribute) -> str:
-        """PostgreSQL does not coerce across type families: bool needs TRUE/FALSE, strings need quotes."""
-        kind = attribute.type.kind
-        if value is None:
-            return "NULL"
-        if kind == "bool" and isinstance(value, (bool, int, np.integer)):
-            return self.bool_literal(bool(value))
-        if kind in ("char", "varchar", "enum", "text") and not isinstance(value, str):
-            value = str(value)
-        if kind == "enum" and value not in attribute.type.enum_values:
-            return "ANY('{}')"  # matches nothing, as on MySQL; the enum type would reject the literal
-        if kind in ("char", "varchar", "enum", "text"):
-            return self.string_literal(value)
-        return self.literal(value, attribute)
 
     # ----- execution --------------------------------------------------------------------
     def _run(self, sql: str, params, take, bulk=False):
@@ -159,33 +104,21 @@ class PostgresBackend(Backend):
     def fetch_rows(self, sql: str, params=None) -> list[tuple]:
         return self._run(sql, params, lambda cur: cur.fetchall())
 
-    def param_marker(self, position: int) -> str:
-        return f"${position + 1}"
-
     def run_query(self, sql, args=()):
         def take(cur):
             names = [d[0] for d in cur.description] if cur.description else None
             return names, cur.fetchall() if names else [], cur.rowcount
-        return self._run(self.user_sql(sql), tuple(args) if args else None, take)
+        return self._run(self.dialect.user_sql(sql), tuple(args) if args else None, take)
 
     def fetch_parts(self, sql: str):
         yield self._run(sql, None, lambda cur: _plain_table(cur.fetch_arrow_table()), bulk=True)
-
-    json_casts = {"int": "bigint", "float": "double precision", "str": "text"}
-
-    def json_path_sql(self, column: str, steps: tuple, cast: str) -> str:
-        keys = ", ".join(self.string_literal(str(s)) for s in steps)  # an index is text too
-        return f"CAST(jsonb_extract_path_text(({column})::jsonb, {keys}) AS {self.json_casts[cast]})"
-
-    def replica_identity_sql(self, schema: str, table: str, mode: str) -> str:
-        return f"ALTER TABLE {self.full_name(schema, table)} REPLICA IDENTITY {mode.upper()}"
 
     def begin(self):
         super().begin()
         self._in_transaction = True
 
     def begin_snapshot(self):
-        self.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")  # READ COMMITTED re-reads per statement
+        self.execute(self.dialect.begin_snapshot_sql)
         self._in_transaction = True
 
     def commit(self):
@@ -236,33 +169,24 @@ class PostgresBackend(Backend):
         if cached is None or time.monotonic() - cached[0] > SLICE_CACHE_SECONDS:
             cached = self._slice_bounds[key] = (time.monotonic(), self._page_bounds(schema, table, parts))
         bounds = cached[1]
-        if not bounds:
-            return None
-        column = f"{alias}.ctid"
-        terms = [f"{column} < '({bounds[0]},0)'::tid"]
-        terms += [f"{column} >= '({lo},0)'::tid AND {column} < '({hi},0)'::tid" for lo, hi in zip(bounds, bounds[1:])]
-        return terms + [f"{column} >= '({bounds[-1]},0)'::tid"]
+        return self.dialect.page_slices(alias, bounds) if bounds else None
 
     def _page_bounds(self, schema, table, parts) -> list[int]:
         """Page numbers cutting the table into `parts` slices of about equal live rows ([] if too small).
         Asked again after SLICE_CACHE_SECONDS: a stale answer is still correct (the last slice is open)."""
-        name = self.string_literal(self.full_name(schema, table))
-        pages = self.fetch_rows(f"SELECT pg_relation_size(to_regclass({name})) / current_setting('block_size')::int")
+        pages = self.fetch_rows(self.dialect.page_count_sql(schema, table))
         pages = int(pages[0][0] or 0) if pages else 0
         if pages < self.parallel_min_pages:
             return []
         percent = min(100.0, 100.0 * SAMPLE_PAGES / pages)
-        shares = ", ".join(str(i / parts) for i in range(1, parts))
-        count, bounds = self.fetch_rows(
-            f"SELECT count(*), percentile_disc(ARRAY[{shares}]) WITHIN GROUP (ORDER BY b) FROM (SELECT "
-            f"(ctid::text::point)[0] AS b FROM {self.full_name(schema, table)} TABLESAMPLE SYSTEM ({percent})) s")[0]
+        count, bounds = self.fetch_rows(self.dialect.page_sample_sql(schema, table, percent, parts))[0]
         if count * 100.0 / percent < self.parallel_min_rows or not bounds:
             return []
         return sorted({int(b) for b in _float_array(bounds)} - {0})
 
     def _server_version(self) -> int:
         if not hasattr(self, "_version"):
-            self._version = int(self.fetch_rows("SHOW server_version_num")[0][0])
+            self._version = int(self.fetch_rows(self.dialect.server_version_sql)[0][0])
         return self._version
 
     def fetch_split_parts(self, sqls):
@@ -284,7 +208,7 @@ class PostgresBackend(Backend):
         finally:
             for conn in started:
                 with contextlib.suppress(Exception), conn.cursor() as cur:
-                    cur.execute("COMMIT")
+                    cur.execute(self.dialect.commit_sql)
             for side in sides:  # kept for the next parallel fetch, unless something went wrong
                 if healthy and len(self._idle) < MAX_PARALLEL:
                     self._idle.append(side)
@@ -295,17 +219,17 @@ class PostgresBackend(Backend):
     @staticmethod
     def _begin_snapshot(conns, started) -> str:
         """Open a read-only repeatable-read transaction on each connection, sharing the first's snapshot."""
-        begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+        dialect = PostgresBackend.dialect
         with conns[0].cursor() as cur:
-            cur.execute(begin)
+            cur.execute(dialect.begin_snapshot_sql)
             started.append(conns[0])
-            cur.execute("SELECT pg_export_snapshot()")
+            cur.execute(dialect.export_snapshot_sql)
             snapshot = cur.fetchone()[0]
         for conn in conns[1:]:
             with conn.cursor() as cur:
-                cur.execute(begin)
+                cur.execute(dialect.begin_snapshot_sql)
                 started.append(conn)
-                cur.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+                cur.execute(dialect.set_snapshot_sql(snapshot))
         return snapshot
 
     @staticmethod
@@ -336,27 +260,13 @@ class PostgresBackend(Backend):
             msg += " (an earlier statement in this transaction failed; the transaction must be rolled back)"
         return errors.QueryError(f"{msg} in SQL: {context}" if context else msg)
 
-    def connection_id(self) -> int:
-        return int(self.fetch_rows("SELECT pg_backend_pid()")[0][0])
-
-    def server_now(self) -> str:
-        return "LOCALTIMESTAMP"  # naive, like the timestamp columns it is compared with
-
     # ----- job queue ------------------------------------------------------------------------
-    connection_id_sql = "pg_backend_pid()"
-    claim_lock = " FOR UPDATE SKIP LOCKED"
-
     def fetch_returning(self, sql: str) -> pa.Table:
         return self._run(sql, None, lambda cur: _plain_table(cur.fetch_arrow_table()))
 
     def live_sessions(self) -> dict:
         """pg_stat_activity lists every backend to every user (start times only where permitted)."""
-        return {int(pid): start for pid, start in
-                self.fetch_rows("SELECT pid, backend_start::timestamp(3) FROM pg_stat_activity WHERE pid IS NOT NULL")}
-
-    def row_digest_sql(self, qualifier: str, columns) -> str:
-        """md5 of the row's text form (ROW(...)::text quotes and marks NULLs itself)."""
-        return f"md5(ROW({', '.join(f'{qualifier}.{self.quote(c)}' for c in columns)})::text)"
+        return {int(pid): start for pid, start in self.fetch_rows(self.dialect.live_sessions_sql)}
 
     # ----- bulk write ---------------------------------------------------------------------
     def to_storage(self, column, attribute: Attribute):
@@ -372,35 +282,28 @@ class PostgresBackend(Backend):
             return pa.ExtensionArray.from_storage(pa.json_(), column.cast(pa.string()))
         return column
 
-    def conflict_clause(self, names, primary_key, skip_duplicates, replace) -> str:
-        """skip_duplicates skips a clash on any unique key, as MySQL's ON DUPLICATE KEY does."""
-        if skip_duplicates and not replace:
-            return " ON CONFLICT DO NOTHING"
-        return super().conflict_clause(names, primary_key, skip_duplicates, replace)
-
     def ingest(self, schema, table, data: pa.Table, *, skip_duplicates=False, replace=False,
                primary_key=()) -> int:
         """Binary COPY into the table, or into a temporary twin then INSERT ... ON CONFLICT;
         a small batch is one multi-row INSERT (COPY's setup costs more than it saves there)."""
         if not data.num_rows:
             return 0
-        conflict = self.conflict_clause(data.column_names, primary_key, skip_duplicates, replace)
+        d = self.dialect
+        conflict = d.conflict_clause(data.column_names, primary_key, skip_duplicates, replace)
         if self.is_small_batch(data):
             return self.insert_values(schema, table, data, conflict)
         if not conflict:
             self._copy(data, table, schema)
             return data.num_rows
-        temp = self.quote(f"~ingest_{next(_temp_names)}")
-        cols = ", ".join(self.quote(c) for c in data.column_names)
-        self.execute(f"CREATE TEMPORARY TABLE {temp} AS SELECT {cols} FROM {self.full_name(schema, table)} "
-                     "WITH NO DATA")
+        raw_name = f"~ingest_{next(_temp_names)}"
+        temp = d.quote(raw_name)
+        self.execute(d.staging_table_sql(temp, data.column_names, schema, table))
         try:
-            self._copy(data, temp[1:-1].replace('""', '"'), None)
-            return self.execute(f"INSERT INTO {self.full_name(schema, table)} ({cols}) "
-                                f"SELECT {cols} FROM {temp}{conflict}")
+            self._copy(data, raw_name, None)
+            return self.execute(d.insert_from_staging_sql(schema, table, temp, data.column_names, conflict))
         finally:
             try:
-                self.execute(f"DROP TABLE IF EXISTS {temp}")
+                self.execute(d.drop_staging_sql(temp))
             except errors.DataJointError:
                 pass  # aborted transaction: the rollback removes the table
 
@@ -410,19 +313,12 @@ class PostgresBackend(Backend):
     def insert_select(self, schema, table, names, select_sql, *, skip_duplicates=False, replace=False,
                       primary_key=()) -> int:
         """INSERT ... SELECT, casting enum columns via text: each schema has its own enum types."""
-        enums = dict(self.fetch_rows(
-            "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
-            "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
-            f"JOIN pg_type t ON t.oid = a.atttypid WHERE {self._relation(schema, table)} AND t.typtype = 'e'"))
+        enums = dict(self.fetch_rows(self.dialect.column_types_sql(schema, table, enums_only=True)))
         if not enums.keys() & set(names):
             return super().insert_select(schema, table, names, select_sql, skip_duplicates=skip_duplicates,
                                          replace=replace, primary_key=primary_key)
-        cols = ", ".join(self.quote(c) for c in names)
-        values = ", ".join(f"src.{self.quote(c)}::text::{enums[c]}" if c in enums else f"src.{self.quote(c)}"
-                           for c in names)
-        return self.execute(f"INSERT INTO {self.full_name(schema, table)} ({cols}) SELECT {values} "
-                            f"FROM ({select_sql}) AS src" + self.conflict_clause(names, primary_key, skip_duplicates,
-                                                                                 replace))
+        conflict = self.dialect.conflict_clause(names, primary_key, skip_duplicates, replace)
+        return self.execute(self.dialect.insert_select_cast_sql(schema, table, names, select_sql, enums, conflict))
 
     def _copy(self, data: pa.Table, table: str, schema: str | None):
         try:
@@ -452,57 +348,33 @@ class PostgresBackend(Backend):
 
     # ----- schemas and catalog ------------------------------------------------------------
     def list_schemas(self):
-        return [r[0] for r in self.fetch_rows(
-            "SELECT nspname FROM pg_namespace WHERE nspname NOT IN ('pg_catalog', 'information_schema') "
-            "AND nspname NOT LIKE 'pg\\_toast%' AND nspname NOT LIKE 'pg\\_temp%' ORDER BY nspname")]
+        return [r[0] for r in self.fetch_rows(self.dialect.list_schemas_sql)]
 
     def schema_exists(self, schema):
-        return bool(self.fetch_rows(f"SELECT 1 FROM pg_namespace WHERE nspname = {self.string_literal(schema)}"))
+        return bool(self.fetch_rows(self.dialect.schema_exists_sql(schema)))
 
     def create_schema(self, schema):
-        self.execute(f"CREATE SCHEMA IF NOT EXISTS {self.quote(schema)}")
+        self.execute(self.dialect.create_schema_sql(schema))
 
     def drop_schema(self, schema):
         """DROP ... CASCADE, refused when it would reach into another schema (FKs, shared enum types)."""
-        s = self.string_literal(schema)
-        outside = self.fetch_rows(
-            "SELECT DISTINCT n.nspname FROM pg_depend d JOIN pg_class c ON c.oid = d.objid "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_type t ON t.oid = d.refobjid "
-            f"JOIN pg_namespace tn ON tn.oid = t.typnamespace WHERE tn.nspname = {s} AND n.nspname <> {s} "
-            "AND d.classid = 'pg_class'::regclass AND d.deptype = 'n' UNION "
-            "SELECT DISTINCT n.nspname FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_class p ON p.oid = k.confrelid "
-            f"JOIN pg_namespace pn ON pn.oid = p.relnamespace WHERE k.contype = 'f' AND pn.nspname = {s} "
-            f"AND n.nspname <> {s}")
+        outside = self.fetch_rows(self.dialect.schema_dependents_sql(schema))
         if outside:
             raise errors.IntegrityError(
                 f"Cannot drop schema `{schema}`: tables in schema(s) {sorted(r[0] for r in outside)} depend on "
                 "it (foreign keys or enum types). Drop those schemas or tables first.")
-        self.execute(f"DROP SCHEMA IF EXISTS {self.quote(schema)} CASCADE")
+        self.execute(self.dialect.drop_schema_sql(schema))
 
     def list_tables(self, schema):
-        return [r[0] for r in self.fetch_rows(
-            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            f"WHERE n.nspname = {self.string_literal(schema)} AND c.relkind IN ('r', 'p') ORDER BY c.oid")]
+        return [r[0] for r in self.fetch_rows(self.dialect.list_tables_sql(schema))]
 
     def table_exists(self, schema, table):
-        return bool(self.fetch_rows(f"SELECT to_regclass({self.string_literal(self.full_name(schema, table))})")[0][0])
-
-    def _relation(self, schema, table) -> str:
-        """WHERE terms selecting one table in pg_class c / pg_namespace n."""
-        return f"n.nspname = {self.string_literal(schema)} AND c.relname = {self.string_literal(table)}"
+        return bool(self.fetch_rows(self.dialect.table_exists_sql(schema, table))[0][0])
 
     def columns(self, schema, table):
-        rows = self.fetch_rows(
-            "SELECT a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull, "
-            "pg_get_expr(d.adbin, d.adrelid), col_description(c.oid, a.attnum), "
-            "COALESCE(a.attnum = ANY(pk.conkey), FALSE), a.attidentity <> '' "
-            "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
-            "LEFT JOIN pg_constraint pk ON pk.conrelid = c.oid AND pk.contype = 'p' "
-            f"WHERE {self._relation(schema, table)} AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum")
         out = []
-        for name, sql_type, nullable, default, comment, in_key, identity in rows:
+        for name, sql_type, nullable, default, comment, in_key, identity in self.fetch_rows(
+                self.dialect.columns_sql(schema, table)):
             serial = identity or (default or "").startswith("nextval(")
             if default and _NULL_DEFAULT.match(default):
                 default = None  # DEFAULT NULL on character(n) is stored as NULL::bpchar
@@ -512,22 +384,12 @@ class PostgresBackend(Backend):
         return out
 
     def table_comment(self, schema, table):
-        rows = self.fetch_rows("SELECT obj_description(c.oid, 'pg_class') FROM pg_class c "
-                               f"JOIN pg_namespace n ON n.oid = c.relnamespace WHERE {self._relation(schema, table)}")
+        rows = self.fetch_rows(self.dialect.table_comment_query(schema, table))
         return (rows[0][0] or "") if rows else ""
 
     def foreign_keys(self, schema):
         """Every FK of the schema's tables, column pairs in the parent's primary-key order."""
-        rows = self.fetch_rows(
-            "SELECT c.relname, k.oid, pn.nspname, p.relname, ca.attname, pa.attname "
-            "FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "JOIN pg_class p ON p.oid = k.confrelid JOIN pg_namespace pn ON pn.oid = p.relnamespace "
-            "CROSS JOIN LATERAL unnest(k.conkey, k.confkey) WITH ORDINALITY AS u(child, parent, pos) "
-            "JOIN pg_attribute ca ON ca.attrelid = k.conrelid AND ca.attnum = u.child "
-            "JOIN pg_attribute pa ON pa.attrelid = k.confrelid AND pa.attnum = u.parent "
-            "LEFT JOIN pg_constraint ppk ON ppk.conrelid = k.confrelid AND ppk.contype = 'p' "
-            f"WHERE k.contype = 'f' AND n.nspname = {self.string_literal(schema)} "
-            "ORDER BY c.oid, k.oid, array_position(ppk.conkey, u.parent), u.pos")
+        rows = self.fetch_rows(self.dialect.foreign_keys_sql(schema))
         out = []
         for (table, _oid, parent_schema, parent_table), group in itertools.groupby(rows, key=lambda r: r[:4]):
             pairs = tuple((r[4], r[5]) for r in group)
@@ -536,14 +398,7 @@ class PostgresBackend(Backend):
 
     def indexes(self, schema, table):
         """Secondary indexes, without the plain ones that only back a foreign key (created by declare)."""
-        rows = self.fetch_rows(
-            "SELECT i.indexrelid, i.indisunique, EXISTS (SELECT 1 FROM pg_constraint f WHERE f.conrelid = i.indrelid "
-            "AND f.contype = 'f' AND array_to_string(f.conkey, ' ') = i.indkey::text), "
-            "a.attname, pg_get_indexdef(i.indexrelid, u.pos::int, TRUE) "
-            "FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS u(attnum, pos) "
-            "LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = u.attnum AND u.attnum > 0 "
-            f"WHERE {self._relation(schema, table)} AND NOT i.indisprimary ORDER BY i.indexrelid, u.pos")
+        rows = self.fetch_rows(self.dialect.indexes_sql(schema, table))
         out = []
         for (_oid, unique, backs_fk), group in itertools.groupby(rows, key=lambda r: r[:3]):
             cols = tuple(name if name is not None else f"({expr})" for *_, name, expr in group)
@@ -552,64 +407,24 @@ class PostgresBackend(Backend):
         return out
 
     def core_type_of(self, sql_type: str) -> CoreType:
-        text = sql_type.strip().lower()
-        if text in _CORE_OF_SQL:
-            return parse_type(_CORE_OF_SQL[text], warn_native=False)
-        for pattern, convert in _SQL_PATTERNS:
-            if (m := pattern.match(text)) and (core := convert(m)):
-                return parse_type(core, warn_native=False)
-        labels = self.fetch_rows("SELECT enumlabel FROM pg_enum WHERE enumtypid = "
-                                 f"to_regtype({self.string_literal(sql_type)}) ORDER BY enumsortorder")
-        if labels:
-            values = tuple(r[0] for r in labels)
-            return CoreType("enum", enum_text(values), values)
-        return CoreType("native", text)
+        """A built-in type by the dialect's mapping; otherwise an enum type (its labels) or a native one."""
+        known = self.dialect.mapped_core_type(sql_type)
+        if known is not None:
+            return known
+        labels = [r[0] for r in self.fetch_rows(self.dialect.enum_labels_sql(sql_type))]
+        return self.dialect.enum_or_native(sql_type, labels)
 
     # ----- DDL --------------------------------------------------------------------------------
-    def enum_type_name(self, values) -> str:
-        return "enum_" + hashlib.md5("_".join(sorted(values)).encode()).hexdigest()[:8]
-
-    def column_type(self, t: CoreType, schema: str) -> str:
-        if t.kind in _SQL_TYPES:
-            return _SQL_TYPES[t.kind]
-        if t.kind == "decimal":
-            return f"numeric({t.args[0]},{t.args[1]})"
-        if t.kind == "char":
-            return f"character({t.length})"
-        if t.kind == "varchar":
-            return f"character varying({t.length})"
-        if t.kind == "datetime":
-            return f"timestamp({t.args[0] if t.args else 0})"
-        if t.kind == "enum":
-            return self.full_name(schema, self.enum_type_name(t.enum_values))
-        if t.kind == "codec":
-            return self.column_type(t.storage, schema)  # the core type ending the codec chain
-        return t.text  # native passthrough, verbatim
-
     def ensure_enum(self, schema: str, values) -> None:
         """CREATE TYPE unless a type of that name exists (shared by every table with the same value set)."""
-        name = self.enum_type_name(values)
-        exists = self.fetch_rows("SELECT 1 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
-                                 f"WHERE n.nspname = {self.string_literal(schema)} "
-                                 f"AND t.typname = {self.string_literal(name)}")
-        if not exists:
-            labels = ", ".join(self.string_literal(v) for v in values)
-            self.execute(f"CREATE TYPE {self.full_name(schema, name)} AS ENUM ({labels})")
-
-    def checks(self, a: Attribute) -> list[str]:
-        if a.type.kind in _CHECKED:
-            lo, hi = INTEGER_RANGES[a.type.kind]
-            return [f"CHECK ({self.quote(a.name)} BETWEEN {lo} AND {hi})"]
-        return []
+        if not self.fetch_rows(self.dialect.enum_exists_sql(schema, self.dialect.enum_type_name(values))):
+            self.execute(self.dialect.create_enum_sql(schema, values))
 
     def parent_column_types(self, spec: TableSpec) -> dict[str, str]:
         """FK columns take the parent's exact SQL type (its enum type, its timestamp precision)."""
         out = {}
         for fk in spec.foreign_keys:
-            types = dict(self.fetch_rows(
-                "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
-                "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
-                f"WHERE {self._relation(fk.parent_schema, fk.parent_table)} AND a.attnum > 0"))
+            types = dict(self.fetch_rows(self.dialect.column_types_sql(fk.parent_schema, fk.parent_table)))
             out.update({child: types[parent] for child, parent in fk.attr_map if parent in types})
         return out
 
@@ -618,75 +433,28 @@ class PostgresBackend(Backend):
         for a in spec.attributes:
             if a.type.kind == "enum" and a.name not in inherited:
                 self.ensure_enum(spec.schema, a.type.enum_values)
-        lines = [" ".join([self.quote(a.name), inherited.get(a.name) or self.column_type(a.type, spec.schema),
-                           self.default_clause(a, spec.schema), *self.checks(a)]) for a in spec.attributes]
-        lines.append(f"PRIMARY KEY ({', '.join(self.quote(k) for k in spec.primary_key)})")
-        lines += [self.fk_clause(fk) for fk in spec.foreign_keys]
-        name = self.full_name(spec.schema, spec.table_name)
-        self.execute(f"CREATE TABLE {name} (\n  " + ",\n  ".join(lines) + "\n)")
-        used: set[str] = set()
-        for index in _index_plan(spec):
-            cols = ", ".join(c if c.startswith("(") else self.quote(c) for c in index.columns)
-            index_name = _index_name(spec.table_name, index.columns, used)
-            self.execute(f"CREATE {'UNIQUE ' if index.unique else ''}INDEX {self.quote(index_name)} "
-                         f"ON {name} ({cols})")
-        self.execute(f"COMMENT ON TABLE {name} IS {self.string_literal(spec.comment or '')}")
-        for a in spec.attributes:
-            self.execute(f"COMMENT ON COLUMN {name}.{self.quote(a.name)} IS {self.string_literal(self.column_comment(a))}")
-            self._store_uncompressed(name, a)
-
-    def _store_uncompressed(self, name: str, a: Attribute):
-        """Codec bytes (<blob>, <attach>) arrive compressed by the codec where that pays: EXTERNAL
-        storage spares the server a second, futile compression of every large value (3x the insert)."""
-        if a.type.kind == "codec" and a.type.storage.kind == "bytes":
-            self.execute(f"ALTER TABLE {name} ALTER COLUMN {self.quote(a.name)} SET STORAGE EXTERNAL")
+        self.execute_all(self.dialect.create_table_statements(spec, inherited))
 
     # ----- ALTER (Table.alter) ------------------------------------------------------------------
-    def column_definition(self, a: Attribute, schema: str) -> str:
-        return " ".join([super().column_definition(a, schema), *self.checks(a)])
-
     def alter_add_column(self, spec: TableSpec, a: Attribute):
         if a.type.kind == "enum":
             self.ensure_enum(spec.schema, a.type.enum_values)
         super().alter_add_column(spec, a)
-        self._store_uncompressed(self.full_name(spec.schema, spec.table_name), a)
 
     def alter_modify_column(self, spec: TableSpec, a: Attribute):
         """Convert through text (USING) and replace the column's CHECK ranges by the new type's."""
         if a.type.kind == "enum":
             self.ensure_enum(spec.schema, a.type.enum_values)
-        col, sql_type = f"ALTER COLUMN {self.quote(a.name)}", self.column_type(a.type, spec.schema)
-        for (check,) in self.fetch_rows(
-                "SELECT k.conname FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid "
-                "JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_attribute a ON a.attrelid = c.oid "
-                f"WHERE {self._relation(spec.schema, spec.table_name)} AND k.contype = 'c' "
-                f"AND a.attname = {self.string_literal(a.name)} AND k.conkey = ARRAY[a.attnum]"):
-            self._alter(spec, f"DROP CONSTRAINT {self.quote(check)}")
-        self._alter(spec, f"{col} DROP DEFAULT")  # an old default may not cast to the new type
-        self._alter(spec, f"{col} TYPE {sql_type} USING {self.quote(a.name)}::text::{sql_type}")
-        self._alter(spec, f"{col} {'DROP' if a.nullable else 'SET'} NOT NULL")
-        default = self.default_expression(a, spec.schema)
-        if default:
-            self._alter(spec, f"{col} SET DEFAULT {default}")
-        for check in self.checks(a):
-            self._alter(spec, f"ADD {check}")
-        self.alter_column_comment(spec, a)
-        self._store_uncompressed(self.full_name(spec.schema, spec.table_name), a)
+        checks = [r[0] for r in self.fetch_rows(self.dialect.check_constraints_sql(spec, a.name))]
+        self.execute_all(self.dialect.modify_column_sql(spec, a, checks))
 
     def drop_table(self, schema, table):
         """DROP TABLE, then DROP TYPE (never CASCADE) for this schema's enum types nobody uses any more."""
-        enums = self.fetch_rows(
-            "SELECT DISTINCT t.typname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_type t ON t.oid = a.atttypid "
-            f"WHERE {self._relation(schema, table)} AND t.typtype = 'e' AND t.typnamespace = n.oid")
+        enums = self.fetch_rows(self.dialect.table_enums_sql(schema, table))
         super().drop_table(schema, table)
         for (type_name,) in enums:
-            in_use = self.fetch_rows(
-                "SELECT 1 FROM pg_depend d JOIN pg_type t ON t.oid = d.refobjid "
-                "JOIN pg_namespace n ON n.oid = t.typnamespace WHERE d.deptype = 'n' "
-                f"AND n.nspname = {self.string_literal(schema)} AND t.typname = {self.string_literal(type_name)}")
-            if not in_use:
-                self.execute(f"DROP TYPE IF EXISTS {self.full_name(schema, type_name)}")
+            if not self.fetch_rows(self.dialect.enum_in_use_sql(schema, type_name)):
+                self.execute(self.dialect.drop_type_sql(schema, type_name))
 
 
 # ----- helpers ----------------------------------------------------------------------------------
@@ -696,30 +464,6 @@ def _server_message(exc: Exception) -> str:
     text = re.sub(r"\s*Query was: .*$", "", text, flags=re.S)
     m = re.search(r"ERROR:\s+(.*)$", text, re.S)
     return (m.group(1) if m else text).strip()
-
-
-def _index_plan(spec: TableSpec) -> list[IndexSpec]:
-    """Declared indexes, plus one per foreign key not already led by the PK or another index (§3.3)."""
-    plan = list(spec.indexes)
-    covered = [tuple(spec.primary_key)] + [tuple(ix.columns) for ix in plan]
-    for fk in sorted(spec.foreign_keys, key=lambda f: -len(f.attr_map)):
-        cols = tuple(fk.child_attributes)
-        if not any(c[:len(cols)] == cols for c in covered):
-            plan.append(IndexSpec(cols))
-            covered.append(cols)
-    return plan
-
-
-def _index_name(table: str, columns, used: set) -> str:
-    """``idx_<table>_<cols>`` with the column part cut at 30 characters, made unique within the table."""
-    cols = "_".join(re.sub(r"\W+", "_", c).strip("_") for c in columns)[:30]
-    name = f"idx_{table}_{cols}"[:63]
-    n = 1
-    while name in used:
-        n += 1
-        name = f"idx_{table}_{cols}"[:60] + f"_{n}"
-    used.add(name)
-    return name
 
 
 def _plain_table(table: pa.Table) -> pa.Table:
