@@ -357,6 +357,7 @@ def test_other_operations_are_refused(tables, connection, case):
 
 
 def test_a_hostile_table_name_is_only_a_name(tables, connection):
+    """Not a catalogue case: the MissingTableError names the table but does not say what to do."""
     name = 'item"; DROP TABLE item; --'
     error = run(lambda t, b: len(dj.FreeTable(connection, t.schema.database, name)), tables, connection,
                 connection.backend.name)
