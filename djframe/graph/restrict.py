@@ -92,28 +92,37 @@ def referenced(rows, fk, direction) -> c.Condition:
     return c.InQuery(rows.node, target)
 
 
-def propagate(connection, seeds: dict, direction, *, match=ANY, within=None, through=None) -> dict:
-    """{node: condition} for the seeds ({node: condition}) and every table reached from them,
+def propagate(connection, seeds: dict, direction, *, match=ANY, within=None, through=None, combine=None) -> dict:
+    """{node: restriction} for the seeds ({node: restriction}) and every table reached from them,
     parents first (DOWN) or children first (UP).
 
-    `within` limits the walk to those nodes (default: every descendant or ancestor of a seed).
-    `through(neighbour, rows, fk)` may give the condition one reached neighbour passes on instead of
-    `referenced(rows, fk, direction)` (None: the default)."""
+    A restriction is a condition on the table unless `through` and `combine` say otherwise:
+    `through(neighbour, its restriction, fk)` is what one reached neighbour passes on through a
+    foreign key (None: nothing), `combine(node, seed or None, passed)` the node's restriction from
+    what reached it. `within` limits the walk to those nodes (default: every descendant or
+    ancestor of a seed)."""
     deps = connection.dependencies
     reach = deps.descendants if direction == DOWN else deps.ancestors
     nodes = set(within) if within is not None else set().union(*(reach(seed) for seed in seeds))
     order = deps.topological(nodes)
     neighbours = deps.edges_to_parents if direction == DOWN else deps.edges_to_children
-    combine = c.simplify_or if match == ANY else c.simplify_and
-    conditions: dict = {}
+    if through is None:
+        def through(other, restriction, fk):
+            return referenced(table_rows(connection, other, restriction), fk, direction)
+    combine = combine or _combine_conditions(match)
+    reached, rank = {}, {}
     for node in order if direction == DOWN else reversed(order):
-        hits = [(other, fk) for other, fk in neighbours(node) if other in conditions]
-        if node not in seeds and not hits:
-            continue
-        terms = [seeds[node]] if node in seeds else []
-        for other, fk in hits:
-            rows = table_rows(connection, other, conditions[other])
-            term = through(other, rows, fk) if through is not None else None
-            terms.append(referenced(rows, fk, direction) if term is None else term)
-        conditions[node] = combine(tuple(terms))
-    return conditions
+        hits = sorted(((other, fk) for other, fk in neighbours(node) if other in reached),
+                      key=lambda hit: rank[hit[0]])  # in the order the neighbours were reached
+        passed = [term for term in (through(other, reached[other], fk) for other, fk in hits) if term is not None]
+        if node in seeds or passed:
+            reached[node], rank[node] = combine(node, seeds.get(node), passed), len(rank)
+    return reached
+
+
+def _combine_conditions(match):
+    simplify = c.simplify_or if match == ANY else c.simplify_and
+
+    def combine(node, seed, passed):
+        return simplify(((seed,) if seed is not None else ()) + tuple(passed))
+    return combine

@@ -16,16 +16,11 @@ import json
 import pyarrow as pa
 
 from djframe.errors import DataJointError
+from djframe.query.frames import make_parent
 
 
 def join(root: str, rel: str) -> str:
     return f"{root}/{rel}" if root else rel
-
-
-def make_parent(fs, full: str):
-    parent = full.rsplit("/", 1)[0] if "/" in full else ""
-    if parent:
-        fs.makedirs(parent, exist_ok=True)
 
 
 def put(fs, full: str, data: bytes):

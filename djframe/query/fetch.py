@@ -297,7 +297,7 @@ class FetchMethods:
     def to_parquet(self, path, *, decode=False, compression="zstd", order_by="KEY", **writer_kwargs) -> str:
         """Write the result to a Parquet file: the stored form, or with ``decode=True`` what
         `to_polars` gives (uniform arrays as fixed-size list columns). See `djframe.publish.export`."""
-        from djframe.publish.export import write_parquet
+        from djframe.query.frames import write_parquet
         return write_parquet(self, path, decode=decode, compression=compression, order_by=order_by, **writer_kwargs)
 
     def to_pandas(self, *, order_by=None, limit=None, offset=None, squeeze=False):

@@ -27,7 +27,7 @@ from djframe.errors import DataJointError
 from djframe.graph import render
 from djframe.graph.delete import master_of
 from djframe.graph.render import STALE_BORDER, DotText, DrawnNode, graphviz_available, node_id, png_to_array
-from djframe.graph.restrict import ALL, DOWN, UP, own_condition, propagate
+from djframe.graph.restrict import ALL, DOWN, UP, own_condition, propagate, referenced, table_rows
 from djframe.query import conditions as c
 
 TIER_LABELS = {"manual": "Manual", "lookup": "Lookup", "imported": "Imported", "computed": "Computed",
@@ -244,12 +244,12 @@ class Diagram:
         table = _seed_table(table_expr, "trace")
         seed, connection = _graph_node(table), table.connection
 
-        def through_key(child, rows, fk):
+        def through_key(child, condition, fk):
             """A foreign key of the seed whose attributes `key` holds names the parent row itself."""
             if child == seed and key is not None and all(a in key for a in fk.child_attributes):
                 heading = connection.table_spec(fk.parent_schema, fk.parent_table).heading
                 return c.make_condition({pa: key[ch] for ch, pa in fk.attr_map}, heading, semantic_check=False)
-            return None
+            return referenced(table_rows(connection, child, condition), fk, UP)
 
         out = cls(table)
         conditions = propagate(connection, {seed: own_condition(table)}, UP,
