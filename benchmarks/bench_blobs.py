@@ -155,6 +155,17 @@ def run(args):
             side.close()
         shutil.rmtree(location, ignore_errors=True)
     report(results, args)
+    if args.json:
+        write_json(results, args.json)
+
+
+def write_json(results, path):
+    """The medians as [{codec, client, op, seconds, runs}], for benchmarks.run."""
+    import json
+    rows = [{"codec": codec, "client": client, "op": op, "seconds": statistics.median(times), "runs": len(times)}
+            for (codec, client, op), times in results.items()]
+    with open(path, "w") as f:
+        json.dump(rows, f)
 
 
 def measure(side, codec, data, results):
@@ -211,6 +222,7 @@ def main(argv=None):
     parser.add_argument("--codecs", nargs="+", default=list(CODECS))
     parser.add_argument("--no-reference", action="store_true", help="djframe and raw fetch only")
     parser.add_argument("--location", help="folder in which to create the store (default: the temp folder)")
+    parser.add_argument("--json", help="also write the medians to this JSON file")
     run(parser.parse_args(argv))
 
 

@@ -1,0 +1,221 @@
+"""The Markdown report and the plots of one `benchmarks.run` (rebuild: python -m benchmarks.report results.json)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+TARGETS = {"insert": 1.2, "peak": 2.0, "blob": 3.0}
+
+
+def pick(results, **where) -> dict | None:
+    for r in results:
+        if all(r.get(k) == v for k, v in where.items()):
+            return r
+    return None
+
+
+def secs(m, per=1) -> str:
+    if not m:
+        return "n/a"
+    if "error" in m:
+        return f"error: {m['error'][:70]}"
+    s = m["seconds"] / per
+    if s < 1e-3:
+        return f"{s * 1e6:.0f} µs"
+    return f"{s * 1e3:.1f} ms" if s < 1 else f"{s:.2f} s"
+
+
+def ratio(numerator, denominator, target=None) -> str:
+    """numerator ÷ denominator, with ✓/✗ against an upper target."""
+    if not numerator or not denominator or "seconds" not in numerator or "seconds" not in denominator:
+        return ""
+    value = numerator["seconds"] / denominator["seconds"]
+    mark = "" if target is None else (" ✓" if value <= target else " ✗")
+    return f"{value:.2f}{mark}"
+
+
+def insert_table(results) -> list[str]:
+    lines = ["| backend | table | rows | djframe | raw bulk | djframe ÷ raw (≤ 1.2) | djframe peak MB | frame MB "
+             "| peak ÷ frame (≤ 2) | pl.write_database adbc | pl.write_database sqlalchemy | reference "
+             "| reference ÷ djframe |", "|" + "---|" * 13]
+    keys = sorted({(r["backend"], r["table"], r["rows"]) for r in results if r.get("section") == "insert"},
+                  key=lambda k: (k[0], k[1], k[2]))
+    for backend, table, rows in keys:
+        get = lambda c: pick(results, section="insert", backend=backend, table=table, rows=rows, client=c)  # noqa
+        dj, raw = get("djframe"), get("raw")
+        peak, frame = (dj or {}).get("peak_mb", 0), (dj or {}).get("frame_mb", 0)
+        within = "" if not frame or "error" in (dj or {}) else \
+            f"{peak / frame:.2f}{' ✓' if peak / frame <= TARGETS['peak'] else ' ✗'}"
+        lines.append(f"| {backend} | {table} | {rows:,} | {secs(dj)} | {secs(raw)} | "
+                     f"{ratio(dj, raw, TARGETS['insert'])} | {peak:.0f} | {frame:.0f} | {within} | "
+                     f"{secs(get('pl.write_database[adbc]'))} | {secs(get('pl.write_database[sqlalchemy]'))} | "
+                     f"{secs(get('reference'))} | {ratio(get('reference'), dj)} |")
+    return lines
+
+
+def pair_table(results, section, floor, title_floor, per_key=False) -> list[str]:
+    lines = [f"| backend | case | djframe | {title_floor} | djframe ÷ {title_floor} | reference | reference ÷ djframe |",
+             "|---|---|---|---|---|---|---|"]
+    keys = list(dict.fromkeys((r["backend"], r["case"]) for r in results if r.get("section") == section))
+    for backend, case in keys:
+        get = lambda c: pick(results, section=section, backend=backend, case=case, client=c)  # noqa
+        dj, fl, ref = get("djframe"), get(floor), get("reference")
+        per = (dj or {}).get("keys", 1) if per_key else 1
+        label = f"{case} (per key)" if per_key else f"{case} (per call)"
+        lines.append(f"| {backend} | {label} | {secs(dj, per)} | {secs(fl, per)} | {ratio(dj, fl)} | "
+                     f"{secs(ref, per)} | {ratio(ref, dj)} |")
+    return lines
+
+
+def read_table(results) -> list[str]:
+    from benchmarks.alternatives import READERS
+    head = "| backend | case | djframe | raw driver | djframe ÷ raw | reference | reference ÷ djframe | " + \
+        " | ".join(f"{c} | ÷ djframe" for c in READERS) + " | djframe peak MB | result MB |"
+    lines = [head, "|" + "---|" * (9 + 2 * len(READERS))]
+    keys = list(dict.fromkeys((r["backend"], r["case"]) for r in results if r.get("section") == "read"))
+    for backend, case in keys:
+        get = lambda c: pick(results, section="read", backend=backend, case=case, client=c)  # noqa
+        dj = get("djframe")
+        alts = " | ".join(f"{secs(get(c)) if get(c) else 'n/a'} | {ratio(get(c), dj)}" for c in READERS)
+        lines.append(f"| {backend} | {case} | {secs(dj)} | {secs(get('raw'))} | {ratio(dj, get('raw'))} | "
+                     f"{secs(get('reference'))} | {ratio(get('reference'), dj)} | {alts} | "
+                     f"{(dj or {}).get('peak_mb', 0):.0f} | {(dj or {}).get('result_mb', 0):.0f} |")
+    return lines
+
+
+def misc_table(results) -> list[str]:
+    lines = ["| backend | case | djframe | raw | reference | reference ÷ djframe | djframe peak MB |",
+             "|---|---|---|---|---|---|---|"]
+    keys = list(dict.fromkeys((r["backend"], r["case"]) for r in results if r.get("section") == "misc"))
+    for backend, case in keys:
+        get = lambda c: pick(results, section="misc", backend=backend, case=case, client=c)  # noqa
+        dj = get("djframe")
+        lines.append(f"| {backend} | {case} | {secs(dj)} | {secs(get('raw')) if get('raw') else ''} | "
+                     f"{secs(get('reference'))} | {ratio(get('reference'), dj)} | {(dj or {}).get('peak_mb', 0):.0f} |")
+    return lines
+
+
+def scale_rows(results):
+    return [r for r in results if r.get("section") == "scale" and "seconds" in r]
+
+
+def scale_table(results) -> list[str]:
+    lines = ["| case | rows | djframe | djframe µs/row | raw µs/row | djframe ÷ raw | djframe peak MB | raw peak MB |",
+             "|---|---|---|---|---|---|---|---|"]
+    keys = list(dict.fromkeys((r["case"], r.get("rows_in_table") or r.get("rows")) for r in results
+                              if r.get("section") == "scale"))
+    for case, rows in sorted(keys, key=lambda k: (("insert", "fetch", "join", "stream").index(k[0]), k[1])):
+        get = lambda c: next((r for r in results if r.get("section") == "scale" and r["case"] == case  # noqa
+                              and (r.get("rows_in_table") or r.get("rows")) == rows and r["client"] == c), None)
+        dj, raw = get("djframe"), get("raw")
+        per_row = lambda m: f"{m['seconds'] / rows * 1e6:.2f}" if m and "seconds" in m else "n/a"  # noqa
+        lines.append(f"| {case} | {rows:,} | {secs(dj)} | {per_row(dj)} | {per_row(raw)} | {ratio(dj, raw)} | "
+                     f"{(dj or {}).get('peak_mb', 0):.0f} | {(raw or {}).get('peak_mb', 0):.0f} |")
+    return lines
+
+
+def blob_table(results) -> list[str]:
+    blobs = [r for r in results if r.get("section") == "blobs" and "codec" in r]
+    if not blobs:
+        errors = [r["error"] for r in results if r.get("section") == "blobs" and "error" in r]
+        return [f"(not run{': ' + errors[0] if errors else ''})"]
+    lines = ["| codec | op | djframe | reference | reference ÷ djframe | raw fetch of the column |",
+             "|---|---|---|---|---|---|"]
+    get = lambda codec, client, op: next((r["seconds"] for r in blobs if r["codec"] == codec  # noqa
+                                          and r["client"] == client and r["op"] == op), None)
+    for codec in dict.fromkeys(r["codec"] for r in blobs):
+        for op in ("insert", "fetch"):
+            dj, ref, raw = get(codec, "djframe", op), get(codec, "reference", op), get(codec, "raw", op)
+            if dj is None:
+                continue
+            mark = ""
+            if codec == "<blob>" and ref:
+                mark = " ✓" if ref / dj >= TARGETS["blob"] else " ✗"
+            lines.append(f"| `{codec}` | {op} | {dj:.3f} s | {f'{ref:.3f} s' if ref else 'n/a'} | "
+                         f"{f'{ref / dj:.2f}{mark}' if ref else ''} | {f'{raw:.3f} s' if raw else ''} |")
+    obj, npy = get("<object@bench>", "djframe", "insert"), get("<npy@bench>", "djframe", "insert")
+    if obj and npy:
+        lines += ["", f"`<object@>` insert ÷ `<npy@>` insert (djframe): {obj / npy:.2f}"]
+    return lines
+
+
+def plots(results, folder) -> list[str]:
+    """The scale curve: seconds per row, and peak memory, against rows (log-log), djframe and raw."""
+    rows = scale_rows(results)
+    if not rows:
+        return []
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    os.makedirs(os.path.join(folder, "plots"), exist_ok=True)
+    names = []
+    for metric, ylabel, file in (("per_row", "µs per row", "scale_time_per_row.png"),
+                                 ("peak_mb", "peak memory (MB)", "scale_peak_memory.png")):
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for case, colour in zip(("insert", "fetch", "join", "stream"), ("C0", "C1", "C2", "C3")):
+            for client, style in (("djframe", "-o"), ("raw", "--x")):
+                pts = sorted(((r.get("rows_in_table") or r["rows"]), r) for r in rows
+                             if r["case"] == case and r["client"] == client)
+                if not pts:
+                    continue
+                xs = [n for n, _ in pts]
+                ys = [r["seconds"] / n * 1e6 if metric == "per_row" else max(r["peak_mb"], 0.1) for n, r in pts]
+                ax.plot(xs, ys, style, color=colour, label=f"{case} {client}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("rows")
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"PostgreSQL: {ylabel} (djframe solid, raw ADBC dashed)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7, ncol=2)
+        fig.tight_layout()
+        fig.savefig(os.path.join(folder, "plots", file), dpi=110)
+        plt.close(fig)
+        names.append(file)
+    return [f"![{n}](plots/{n})" for n in names]
+
+
+def markdown(results, args, machine, folder) -> str:
+    sections = [
+        "# Benchmark results (issue 15)", "",
+        f"`python -m benchmarks.run` — {machine}. Every measurement in a fresh process; medians of "
+        f"{args['reps']} runs (reference, SQLAlchemy and DB-API clients: one run). The machine is shared and "
+        "noisy: the ratios, taken side by side in this run, are what to read. Raw measurements: "
+        "`benchmarks/results.json`; profiles and what limits each path: `benchmarks/PROFILE.md`.", "",
+        "## 1. Frame insert vs the raw bulk path",
+        "Raw bulk path: ADBC `adbc_ingest` (PostgreSQL), `LOAD DATA LOCAL INFILE` of an Arrow-written CSV "
+        "(MariaDB), `sqlite3.executemany` in one transaction (SQLite). `big`: int64 key, int32 (a foreign "
+        "key), 2 × float64, varchar(32), date. `mixed`: int64 key, two varchars (one nullable, a third "
+        "null), date, decimal(12,2), float64. Peak: resident memory the insert added above the frame "
+        "already in memory.", "", *insert_table(results), "",
+        "## 2. Per-call floor and populate",
+        "Per call: median of single calls; floor = the hand-written parameterised statement on djframe's "
+        "own driver connection. Populate: seconds per key of populating `Dst` from `Src` (make = one "
+        "insert1); the raw loop does per key what populate does (its own transaction, a check the key is "
+        "still missing, the insert; with jobs also the reservation UPDATE and the job's DELETE).", "",
+        *pair_table(results, "percall", "same-connection", "hand-written"), "",
+        *pair_table(results, "populate", "raw", "raw loop", per_key=True), "",
+        "## 3. Reading: djframe, the raw driver, the reference, and what a user would pick instead",
+        f"`big` holds {args['fetch_rows']:,} rows. fetch = the whole table into Polars; join = "
+        "`((Big & 'x > 0.5') * (Grp & \"label < 'g050'\")).proj('x', 's', 'label')`. ibis: not measured "
+        "(`pip install ibis-framework[postgres,mysql,sqlite]` fails here: its MySQL extra builds "
+        "`mysqlclient` from source and the machine has no MySQL/MariaDB client headers).", "",
+        *read_table(results), "",
+        "Insert alternatives are in table 1 (`pl.write_database`).", "",
+        *misc_table(results), "",
+        "## 4. Arrays (bench_blobs.py, PostgreSQL, file store)",
+        f"{args['blob_rows']:,} rows × {args['blob_size']:,} float64, medians of {args['blob_repeat']}.", "",
+        *blob_table(results), "",
+        "## 5. Scale curve (PostgreSQL)", "", *scale_table(results), "", *plots(results, folder),
+    ]
+    return "\n".join(sections)
+
+
+if __name__ == "__main__":
+    data = json.load(open(sys.argv[1]))
+    folder = os.path.dirname(os.path.abspath(__file__))
+    text = markdown(data["results"], data["args"], data["machine"], folder)
+    open(os.path.join(folder, "RESULTS.md"), "w").write(text + "\n")
+    print(text)
