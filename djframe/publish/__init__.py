@@ -1,1 +1,2 @@
-"""Parquet publishing: export a schema, restore it elsewhere, verify a manifest."""
+"""Parquet publishing, one module per stage: export a schema (export), restore it elsewhere (restore),
+read and verify the manifest (manifest), copy the store objects out and in (objects)."""
