@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from djframe.errors import DataJointError, InvalidValueError, MissingAttributeError, UnsupportedAlterError
 from djframe.define.heading import Attribute
 from djframe.define.spec import TableSpec
-from djframe.tables.table import refuse_schema_change
+from djframe.graph.delete import check_schema_change
 
 logger = logging.getLogger("djframe")
 _RENAME = re.compile(r"^\{\s*([a-z][a-z0-9_]*)\s*\}")
@@ -61,7 +61,7 @@ def _line(a: Attribute) -> str:
 def alter_table(table, prompt=True, context=None):
     """Parse the class's definition, compare it with the catalog, check the rows, then alter."""
     from djframe.graph.delete import ask_yes_no
-    refuse_schema_change(table, "alter")
+    check_schema_change(table, "alter")
     connection = table.connection
     connection.forget()
     old = table.spec

@@ -6,23 +6,23 @@ The write path: rows in any form -> Arrow validated against the heading
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import warnings
 import logging
 from collections.abc import Mapping
 
-import pyarrow as pa
-
 from djframe.define.declare import to_camel_case
-from djframe.write.provenance import COLUMN as PROVENANCE_COLUMN, captures, has_provenance, with_provenance
+from djframe.write.provenance import captures
 from djframe.errors import (DataJointError, DuplicateError, IntegrityError, InvalidValueError, MissingAttributeError,
-                     MissingTableError, TransactionError, UnknownAttributeError)
+                     MissingTableError, UnknownAttributeError)
+from djframe.graph.delete import check_schema_change
 from djframe.query import nodes as n
 from djframe.query.compile import Compiler
 from djframe.query.expression import QueryExpression
 from djframe.write import explain as write_errors
-from djframe.write.conform import add_defaults, conform, plain_rows, rows_to_arrow
+from djframe.write.conform import conform, plain_rows, rows_to_arrow
+from djframe.write.insert import (check_primary_key_given, ingest, insert_defaults, insert_from_query, insert_plain,
+                                  insert_rows)
 
 logger = logging.getLogger("djframe")
 KEY_CHECK_BATCH = 256  # keys whose existence one query checks (skip_duplicates with store codecs)
@@ -186,35 +186,21 @@ class Table(QueryExpression, metaclass=TableMeta):
             if chunk_size is not None:
                 raise DataJointError(f"chunk_size is not supported when inserting into {self.full_table_name} from a "
                                      "query: the copy runs inside the database in one statement. Remove chunk_size.")
-            return self._insert_from_query(rows() if isinstance(rows, type) else rows, replace,
+            return insert_from_query(self, rows() if isinstance(rows, type) else rows, replace,
                                            skip_duplicates, ignore_extra_fields)
         if _is_path(rows):
             import pyarrow.csv as csv
             rows = csv.read_csv(str(rows))
         if _all_empty_dicts(rows):
-            return self._insert_defaults(len(rows))
-        name, heading = self.full_table_name, self.heading
+            return insert_defaults(self, len(rows))
+        heading = self.heading
         provenance = captures(heading, self.connection)
         if not (replace or skip_duplicates or heading.has_codecs or provenance):
             plain = plain_rows(rows, heading, self.connection.backend)
             if plain is not None:
-                return self._insert_plain(*plain, rows)
-        table = rows_to_arrow(rows, heading, name, ignore_extra_fields=ignore_extra_fields)
-        if not table.num_rows:
-            return
-        self._check_primary_key_given(table.column_names)
-        if skip_duplicates and any(a.store is not None for a in heading.attributes.values()):
-            table = self._new_keys_only(table)  # no objects written for rows that will be skipped
-            if not table.num_rows:
-                return
-        from djframe.codecs import store_writes
-        with store_writes(self) if heading.has_codecs else contextlib.nullcontext():  # failed: objects removed
-            data = conform(table, heading, name, self.connection.backend)
-            if provenance:
-                data = with_provenance(data, self.connection)
-            if replace or skip_duplicates:
-                data = self._with_defaults(data, replace)
-            self._ingest(data, replace=replace, skip_duplicates=skip_duplicates, chunk_size=chunk_size)
+                return insert_plain(self, *plain, rows)
+        insert_rows(self, rows, replace=replace, skip_duplicates=skip_duplicates,
+                    ignore_extra_fields=ignore_extra_fields, chunk_size=chunk_size, provenance=provenance)
 
     def export(self, destination, **kwargs) -> dict:
         """Export this table's rows (with the ancestors they reference, their parts and their stored
@@ -233,16 +219,9 @@ class Table(QueryExpression, metaclass=TableMeta):
             flags += [bool(v) for v in backend.fetch_rows(sql)[0]]
         return flags
 
-    def _new_keys_only(self, rows: pa.Table) -> pa.Table:
-        """The rows whose primary key is neither in the table nor earlier in ``rows``."""
-        from djframe.write.encode import row_keys
-        keys = row_keys(rows, self.heading, self.connection.backend, self.full_table_name + ".key")
-        seen, keep = set(), []
-        for key, exists in zip(keys, self.keys_exist(keys)):
-            marker = tuple(map(repr, key.values()))
-            keep.append(not exists and marker not in seen)
-            seen.add(marker)
-        return rows.filter(pa.array(keep, pa.bool_()))
+    def _ingest(self, data, replace=False, skip_duplicates=False, chunk_size=None):
+        """Until publish/ calls `djframe.write.insert.ingest` itself."""
+        ingest(self, data, replace=replace, skip_duplicates=skip_duplicates, chunk_size=chunk_size)
 
     @property
     def staged_insert1(self):
@@ -250,103 +229,11 @@ class Table(QueryExpression, metaclass=TableMeta):
         from djframe.write.staged import StagedInsert
         return StagedInsert(self, check_allowed=lambda: self._check_direct_insert(None))
 
-    def _insert_plain(self, names, values, rows):
-        """A few rows already valid as they are (see validate.plain_rows): one INSERT."""
-        backend = self.connection.backend
-        try:
-            with contextlib.nullcontext() if not self.connection.in_transaction else self.connection.atomic():
-                backend.insert_rows(self.database, self.table_name, names, values)
-        except (DuplicateError, IntegrityError) as e:
-            data = conform(rows_to_arrow(rows, self.heading, self.full_table_name), self.heading,
-                           self.full_table_name, backend)
-            if isinstance(e, DuplicateError):
-                raise DuplicateError(write_errors.duplicate_message(self, data, e)) from None
-            raise IntegrityError(write_errors.missing_parent_message(self, data, e)) from None
-
-    def _ingest(self, data: pa.Table, replace=False, skip_duplicates=False, chunk_size=None):
-        backend, heading = self.connection.backend, self.heading
-        stored = pa.Table.from_arrays([backend.to_storage(column, heading[name]) for name, column
-                                       in zip(data.column_names, data.columns)], names=data.column_names)
-        step = max(int(chunk_size or stored.num_rows), 1)
-        one_statement = (not self.connection.in_transaction and step >= stored.num_rows  # atomic by itself
-                         and backend.ingest_is_one_statement(stored, skip_duplicates, replace))
-        try:
-            with contextlib.nullcontext() if one_statement else self.connection.atomic():
-                for start in range(0, stored.num_rows, step):
-                    backend.ingest(self.database, self.table_name,
-                                   stored if step >= stored.num_rows else stored.slice(start, step),
-                                   skip_duplicates=skip_duplicates, replace=replace, primary_key=self._stored_key)
-        except DuplicateError as e:
-            raise DuplicateError(write_errors.duplicate_message(self, data, e)) from None
-        except IntegrityError as e:
-            raise IntegrityError(write_errors.missing_parent_message(self, data, e)) from None
-
-    def _with_defaults(self, data: pa.Table, replace: bool) -> pa.Table:
-        """Give omitted key attributes (a singleton's hidden key) their defaults, so a clash on the key can
-        be found; with replace also the secondary ones: the new row replaces the stored one whole."""
-        omitted = [a for a in self.heading.all_attributes if a.name not in data.column_names
-                   and (a.in_key or replace and not a.hidden)]
-        return add_defaults(data, omitted, self.full_table_name, self.connection.backend)
-
-    @property
-    def _stored_key(self) -> list[str]:
-        """The primary key as stored, hidden attributes (a singleton's) included."""
-        return [a.name for a in self.heading.all_attributes if a.in_key]
-
     def _check_direct_insert(self, allow_direct_insert):
         if self.tier in ("imported", "computed") and not allow_direct_insert \
                 and not getattr(self.connection, "_populating", False):
             raise DataJointError(f"Direct inserts into the auto-populated table {self.full_table_name} are not "
                                  "allowed outside make(). Run populate(), or pass allow_direct_insert=True.")
-
-    def _check_primary_key_given(self, names):
-        missing = [k for k in self.primary_key if k not in names and not self.heading[k].autoincrement]
-        if missing:
-            raise MissingAttributeError(f"Cannot insert into {self.full_table_name}: primary-key attribute(s) "
-                                        f"{missing} not given. Give every row its full primary key.")
-
-    def _insert_from_query(self, query, replace, skip_duplicates, ignore_extra_fields):
-        """INSERT ... SELECT: the rows never leave the database."""
-        if query.connection is not self.connection:
-            raise DataJointError(f"Cannot insert into {self.full_table_name} from a query on another connection; "
-                                 "fetch the rows and insert them instead.")
-        names = [x for x in query.heading.names if x in self.heading.names]
-        extra = [x for x in query.heading.names if x not in self.heading.names]
-        if extra and not ignore_extra_fields:
-            raise UnknownAttributeError(f"Cannot insert into {self.full_table_name} from the query: attribute(s) "
-                                        f"{extra} not in the table heading. Project them away or pass "
-                                        "ignore_extra_fields=True.")
-        self._check_primary_key_given(names)
-        missing = [a.name for a in self.heading.all_attributes if a.required and not a.hidden and a.name not in names]
-        if missing:
-            raise MissingAttributeError(f"Cannot insert into {self.full_table_name} from the query: required "
-                                        f"attribute(s) {missing} are not in the query. Add them with .proj().")
-        backend = self.connection.backend
-        if has_provenance(self.heading) and has_provenance(query.heading):  # rows keep where they came from
-            names = names + [PROVENANCE_COLUMN]
-        select = Compiler(backend).sql(query._node, names)
-        try:
-            with self.connection.atomic():
-                backend.insert_select(self.database, self.table_name, names, select, skip_duplicates=skip_duplicates,
-                                      replace=replace, primary_key=self._stored_key)
-        except DuplicateError as e:
-            raise DuplicateError(write_errors.query_duplicate_message(self, query, e)) from None
-        except IntegrityError as e:
-            raise IntegrityError(f"Cannot insert into {self.full_table_name} from the query: some rows reference "
-                                 f"parent rows that do not exist ({e}). Restrict the query to rows whose parents "
-                                 "exist, or insert the parents first.") from None
-
-    def _insert_defaults(self, count: int):
-        """Rows given as empty dicts: each takes every attribute's default (auto_increment, NULL, ...)."""
-        required = [a.name for a in self.heading.all_attributes
-                    if not a.hidden and (a.required or a.in_key and not a.autoincrement and not a.has_default)]
-        if required:
-            raise MissingAttributeError(f"Cannot insert empty row into {self.full_table_name}: attribute(s) "
-                                        f"{', '.join(required)} require values (they have no default). Give them "
-                                        "in the row.")
-        with self.connection.atomic():
-            for _ in range(count):
-                self.connection.backend.insert_default_row(self.database, self.table_name)
 
     def insert_dataframe(self, df, index_as_pk=None, **insert_kwargs):
         """Insert a pandas DataFrame; its index is used as the primary key when it matches."""
@@ -387,7 +274,7 @@ class Table(QueryExpression, metaclass=TableMeta):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
                 table = rows_to_arrow(rows, self.heading, self.full_table_name, ignore_extra_fields=ignore_extra_fields)
-            self._check_primary_key_given(table.column_names)
+            check_primary_key_given(self, table.column_names)
             from djframe.codecs import validating
             with validating(self):  # encode, but write nothing to object stores
                 conform(table, self.heading, self.full_table_name, self.connection.backend)
@@ -468,7 +355,7 @@ class Table(QueryExpression, metaclass=TableMeta):
     # ----- drop and alter --------------------------------------------------------------------
     def drop_quick(self):
         """Drop this table only (fails if other tables reference it)."""
-        refuse_schema_change(self, "drop")
+        check_schema_change(self, "drop")
         backend = self.connection.backend
         if not self.is_declared:
             logger.info("Table %s does not exist; nothing to drop.", self.full_table_name)
@@ -655,14 +542,3 @@ def _row_count(rows) -> int:
         return len(rows)
     except TypeError:
         return 0
-
-
-def refuse_schema_change(table, verb: str) -> None:
-    """DDL is refused while caching, inside a transaction (MySQL would commit it) and on restricted tables."""
-    table.connection.refuse_while_caching(f"{verb} {table.full_table_name}")
-    if table.connection.in_transaction:
-        raise TransactionError(f"Cannot {verb} {table.full_table_name} inside a transaction; commit or cancel "
-                               "the transaction first.")
-    if table._restricted_node is not None:
-        raise DataJointError(f"Cannot {verb} a restricted table ({table.full_table_name}); {verb} the table "
-                             "itself, without restrictions.")
