@@ -211,6 +211,10 @@ class Dialect:
         """INSERT ... VALUES of already rendered rows (``(..), (..)`` or parameter markers)."""
         return f"INSERT INTO {self.full_name(schema, table)} ({self.columns_list(names)}) VALUES {values_sql}{conflict}"
 
+    def bound_row(self, width: int) -> str:
+        """``(?, ?, ?)``: one row of parameter markers, for executemany."""
+        return "(" + ", ".join(self.param_marker(i) for i in range(width)) + ")"
+
     def insert_rows_sql(self, schema, table, names, rows, conflict: str = "") -> str:
         """INSERT ... VALUES of Python values already in their stored form (escaped literals)."""
         values = ", ".join("(" + ", ".join(map(self.literal, row)) + ")" for row in rows)

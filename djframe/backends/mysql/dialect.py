@@ -191,9 +191,11 @@ class MySQLDialect(Dialect):
             return insert
         return insert + self.odku(target, names, primary_key, False)
 
-    def load_data_sql(self, path: str, target: str, columns: list[str], sets: list[str]) -> str:
-        """LOAD DATA LOCAL of the escaped TSV at `path` (see tsv.py): `columns` are names or @variables,
-        `sets` the assignments that convert the variables (UNHEX)."""
+    def load_data_sql(self, path: str, target: str, names, hexed: set[int]) -> str:
+        """LOAD DATA LOCAL of the escaped TSV at `path` (see tsv.py); the columns at positions `hexed`
+        hold hex text, read into variables and converted with UNHEX."""
+        columns = [f"@v{i}" if i in hexed else self.quote(name) for i, name in enumerate(names)]
+        sets = [f"{self.quote(name)} = UNHEX(@v{i})" for i, name in enumerate(names) if i in hexed]
         return (f"LOAD DATA LOCAL INFILE {self.string_literal(path)} INTO TABLE {target} CHARACTER SET utf8mb4 "
                 "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' "
                 f"({', '.join(columns)})" + (f" SET {', '.join(sets)}" if sets else ""))

@@ -368,18 +368,12 @@ class MySQLBackend(Backend):
 
     def _load_file(self, target: str, data: pa.Table, tolerate=()) -> int:
         """Write the escaped TSV, LOAD DATA LOCAL it, and raise on any warning (LOCAL implies IGNORE)."""
-        columns, sets = [], []
-        for i, name in enumerate(data.column_names):
-            if is_binary(data.schema.field(i).type):
-                columns.append(f"@v{i}")
-                sets.append(f"{self.dialect.quote(name)} = UNHEX(@v{i})")
-            else:
-                columns.append(self.dialect.quote(name))
+        hexed = {i for i, field in enumerate(data.schema) if is_binary(field.type)}  # written as hex (tsv.py)
         fd, path = tempfile.mkstemp(prefix="djframe_", suffix=".tsv")
         try:
             with os.fdopen(fd, "wb") as f:
                 write_tsv(data, f)
-            count = self.execute(self.dialect.load_data_sql(path, target, columns, sets))
+            count = self.execute(self.dialect.load_data_sql(path, target, data.column_names, hexed))
         finally:
             os.unlink(path)
         self._raise_warnings(target, tolerate)

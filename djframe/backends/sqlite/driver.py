@@ -187,8 +187,7 @@ class SQLiteBackend(Backend):
     def ingest(self, schema, table, data: pa.Table, *, skip_duplicates=False, replace=False,
                primary_key=()) -> int:
         d = self.dialect
-        marks = "(" + ", ".join("?" * data.num_columns) + ")"
-        sql = d.insert_sql(schema, table, data.column_names, marks,
+        sql = d.insert_sql(schema, table, data.column_names, d.bound_row(data.num_columns),
                            d.conflict_clause(data.column_names, primary_key, skip_duplicates, replace))
         rows = zip(*(c.to_pylist() for c in data.columns)) if data.num_rows <= INGEST_ROWS else _python_rows(data)
         try:
