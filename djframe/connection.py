@@ -137,6 +137,11 @@ class Connection:
         self._in_transaction = False
         self._closed = False
 
+    def clone(self) -> "Connection":
+        """A new connection with this one's settings and config, on a session of its own: for a thread
+        that must not share this one (a worker's heartbeat while it makes a key in a transaction)."""
+        return Connection.over(make_backend(self.settings), self.settings, self._config)
+
     @property
     def backend_name(self) -> str:
         return self.backend.name

@@ -3,7 +3,8 @@
 The client lists the due jobs and submits batches of keys; each task, on a worker process, opens its own
 connection (from a plain settings dict), imports the table class by module and qualified name, and for
 each key reserves its job first: a key another task (a Dask retry, a speculative duplicate, a concurrent
-populate) holds or has made is left alone. Results go to the database; a task returns only its tally.
+populate) holds or has made is left alone. The job row names the Dask task (``executor_task``) and its
+heartbeat is renewed while the key is made. Results go to the database; a task returns only its tally.
 
 The table's module must be importable on the workers (installed, or on their sys.path) and djframe must
 be installed there.
@@ -16,6 +17,7 @@ import math
 import threading
 
 from djframe.errors import DataJointError
+from djframe.tables.jobs import order_keys, picklable_error
 
 _CONNECTIONS: dict = {}  # on a worker: one connection per database, shared by its tasks
 _SERIAL = threading.Lock()  # a table class has one connection: a worker's threads take turns with it
@@ -30,7 +32,7 @@ def populate(table, executor, restrictions, *, suppress_errors, return_exception
         jobs.refresh(*restrictions, priority=priority, delay=-1)
     else:
         jobs.recover_orphans()
-    keys = _ordered_keys(jobs.pending_keys(restrictions, priority, limit=max_calls), order)
+    keys = order_keys(jobs.pending_keys(restrictions, priority, limit=max_calls), order)
     if not keys:
         return {"success_count": 0, "error_list": []}
     futures = [executor.submit(make_batch, _target(table), table.connection.settings, batch, make_kwargs or {},
@@ -45,16 +47,18 @@ def make_batch(target, settings, keys, make_kwargs, suppress_errors=True) -> tup
         table = _table(target, settings)
         jobs = table.jobs
         made, errors = 0, []
-        for key in keys:
-            if not jobs.reserve(key):
-                continue  # another task holds it or made it: nothing to do
-            ok, error = table._make_key(key, make_kwargs, jobs, jobs._worker()["connection_id"])
-            made += bool(ok)
-            if error is not None:
-                from djframe.tables.populate import picklable_error
-                errors.append((key, picklable_error(error)))
-                if not suppress_errors:
-                    break
+        with jobs.heartbeat() as heartbeat:
+            for key in keys:
+                if not jobs.reserve(key):
+                    continue  # another task holds it or made it: nothing to do
+                holder = jobs.worker()["connection_id"]
+                with heartbeat.holding(key, holder):
+                    ok, error = table.make_key(key, make_kwargs, jobs, holder)
+                made += bool(ok)
+                if error is not None:
+                    errors.append((key, picklable_error(error)))
+                    if not suppress_errors:
+                        break
         return made, errors
 
 
@@ -127,11 +131,6 @@ def _worker_count(executor) -> int:
         return len(executor.scheduler_info()["workers"]) or 1
     except Exception:
         return 1
-
-
-def _ordered_keys(keys, order):
-    from djframe.tables.populate import order_keys
-    return order_keys(keys, order)
 
 
 def _require_distributed():

@@ -4,20 +4,31 @@
 *reserved* with a single conditional UPDATE (only one worker can turn a pending job into
 a reserved one), made, and then completed (deleted, or kept as ``success``) or marked
 ``error`` with its message and traceback. ``refresh()`` adds the keys still to do and
-cleans up what went stale. The layout is the reference client's, so either client's
-workers can share one queue.
+cleans up what went stale. The layout is the reference client's plus two nullable columns
+(``heartbeat_time``, ``executor_task``), so either client's workers can share one queue, and a
+queue the reference declared (without them) works too, without heartbeats.
+
+A worker on a database server renews its job's heartbeat while it makes the key (`Heartbeat`); a
+reservation whose worker's session ended, or whose heartbeat is older than
+``jobs.heartbeat_timeout``, goes back to pending in the next refresh (`Job.recover_orphans`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import logging
 import os
+import pickle
 import platform
 import subprocess
+import sys
+import threading
+import time
 
 from djframe.errors import DataJointError
+from djframe.query.expression import U
 from djframe.query.compile import Compiler
 from djframe.query.conditions import AndList, Not
 from djframe.query.fetch import normalize, to_dicts
@@ -45,8 +56,12 @@ host = '' : varchar(255)
 pid = 0 : int32
 connection_id = 0 : int64
 version = '' : varchar(64)
+heartbeat_time = null : datetime(3)
+executor_task = '' : varchar(255)
 index(status, priority, scheduled_time)
 """
+HEARTBEAT_TIMEOUT = 300  # s: the default of dj.config["jobs.heartbeat_timeout"]
+HEARTBEAT_COLUMNS = ("heartbeat_time", "executor_task")  # djframe's additions to the reference's layout
 
 
 def jobs_table_name(target_table: str) -> str:
@@ -133,24 +148,44 @@ class Job(FreeTable):
     def completed(self):
         return self._status("success")
 
-    def progress(self) -> dict:
-        """Jobs per status, and their total."""
+    def progress(self) -> "Progress":
+        """Jobs per status, and their total (a dict, as the reference's); shown, it also lists the
+        reserved jobs' workers (`workers()`), so a stuck or dead one is visible."""
         counts = {s: 0 for s in STATUSES}
-        from djframe.query.expression import U
         for row in U("status").aggr(self, n="count(*)").to_dicts():
             counts[row["status"]] = int(row["n"])
-        return {**counts, "total": sum(counts.values())}
+        return Progress({**counts, "total": sum(counts.values())}, self.workers() if counts["reserved"] else None)
+
+    def workers(self):
+        """Who holds each reserved job (a polars DataFrame): its key, host, pid, executor task, database
+        session, reservation and heartbeat times, and ``state``: 'alive'; 'gone' (its session or
+        process ended) or 'silent' (no heartbeat within ``jobs.heartbeat_timeout``): the next refresh,
+        or the next worker that finds nothing due, re-pends those."""
+        import polars as pl
+        columns = [*self.primary_key, "host", "pid", *self._heartbeat_columns("executor_task"), "connection_id",
+                   "user", "reserved_time", *self._heartbeat_columns("heartbeat_time")]
+        rows = self.reserved.proj(*columns[len(self.primary_key):]).to_dicts(order_by=["reserved_time"])
+        sessions = self.connection.backend.live_sessions() if rows else None
+        cutoff = self._now() - dt.timedelta(seconds=self.heartbeat_timeout) if rows else None
+        for row in rows:
+            row.setdefault("executor_task", "")
+            row.setdefault("heartbeat_time", None)
+            row["state"] = worker_state(row, sessions, cutoff)
+        names = [*columns, *(c for c in HEARTBEAT_COLUMNS if c not in columns), "state"]
+        return pl.DataFrame({name: [row[name] for row in rows] for name in names})
 
     # ----- the queue -------------------------------------------------------------------------
-    def refresh(self, *restrictions, delay=0, priority=None, stale_timeout=None, orphan_timeout=None) -> dict:
+    def refresh(self, *restrictions, delay=0, priority=None, stale_timeout=None, orphan_timeout=None,
+                heartbeat_timeout=None) -> dict:
         """Add a pending job for every key still to do; re-pend finished jobs whose result was deleted
         (with ``jobs.keep_completed``); drop jobs whose key left the key source (older than
-        ``stale_timeout`` s); re-pend reservations older than ``orphan_timeout`` s (their worker died)."""
+        ``stale_timeout`` s); re-pend the reservations of gone workers (`recover_orphans`, with
+        `heartbeat_timeout`) and those older than ``orphan_timeout`` s."""
         config = self.connection.config
         now = self._now()
         target = self._target
         priority = config["jobs.default_priority"] if priority is None else priority
-        todo = target._jobs_to_do(restrictions).restrict(Not(self.proj()), semantic_check=False)
+        todo = keys_to_do(target, restrictions).restrict(Not(self.proj()), semantic_check=False)
         keys = [self._key(key) for key in todo.keys()]
         if keys:
             scheduled = now + dt.timedelta(seconds=delay)
@@ -163,15 +198,15 @@ class Job(FreeTable):
         if config["jobs.keep_completed"]:
             back = self.completed.restrict(target.key_source.proj(), semantic_check=False) \
                 .restrict(Not(target.proj()), semantic_check=False)
-            re_pended = self._set(back, status="pending", scheduled_time=now, completed_time=None)
+            re_pended = self._repend(back, now, completed_time=None)
         cutoff = now - dt.timedelta(seconds=config["jobs.stale_timeout"] if stale_timeout is None else stale_timeout)
         stale = (self - {"status": "ignore"}) & f"created_time < '{_text(cutoff)}'"
         stale = stale.restrict(Not(target.key_source.proj()), semantic_check=False)
         removed = stale.delete_quick(get_count=True) or 0
-        orphaned = self.recover_orphans()
+        orphaned = self.recover_orphans(heartbeat_timeout)
         if orphan_timeout is not None:
             lost = self.reserved & f"reserved_time < '{_text(now - dt.timedelta(seconds=orphan_timeout))}'"
-            orphaned += self._set(lost, status="pending", scheduled_time=now, reserved_time=None)
+            orphaned += self._repend(lost, now)
         return {"added": added, "removed": removed, "orphaned": orphaned, "re_pended": re_pended}
 
     def _drop_pending_done(self, added) -> int:
@@ -186,31 +221,54 @@ class Job(FreeTable):
         added = {tuple(k.values()) for k in added}
         return sum(tuple(self._key(k).values()) in added for k in gone)
 
-    def recover_orphans(self) -> int:
-        """Re-pend the reservations whose worker is gone: its database session no longer exists
-        (the server's session list), or, on an embedded database, its process on this host ended.
-        A worker killed mid-make thus loses no key, without any timeout to choose."""
+    def recover_orphans(self, heartbeat_timeout=None) -> int:
+        """Re-pend the reservations whose worker is gone: its database session no longer exists (the
+        server's session list), or, on an embedded database, its process on this host ended; or its
+        heartbeat is older than `heartbeat_timeout` s (default ``jobs.heartbeat_timeout``): a lost node
+        whose session still looks open. A worker killed mid-make thus loses no key, without any call."""
+        return self._recover_dead() + self._recover_silent(heartbeat_timeout)
+
+    def _recover_dead(self) -> int:
         reserved = self.reserved.proj("connection_id", "host", "pid", "user", "reserved_time").to_dicts()
         if not reserved:
             return 0
         sessions = self.connection.backend.live_sessions()
-        dead = [job for job in reserved if not _worker_alive(job, sessions)]
+        dead = [job for job in reserved if not worker_alive(job, sessions)]
         if not dead:
             return 0
         taken = [{**self._key(job), "connection_id": job["connection_id"]} for job in dead]
-        count = self._set(self.reserved & taken, status="pending", scheduled_time=self._now(), reserved_time=None)
+        count = self._repend(self.reserved & taken, self._now())
         if count:
             logger.warning("Re-pended %d job(s) of %s whose worker is gone: %s", count, self._target.class_name,
                            [self._key(job) for job in dead][:5])
         return count
 
+    def _recover_silent(self, heartbeat_timeout) -> int:
+        """One UPDATE: a heartbeat renewed meanwhile keeps its job (NULL, a worker that does not beat,
+        never expires: the reference's workers, embedded databases)."""
+        if not self.has_heartbeat:
+            return 0
+        timeout = self.heartbeat_timeout if heartbeat_timeout is None else heartbeat_timeout
+        now = self._now()
+        silent = self.reserved & f"heartbeat_time < '{_text(now - dt.timedelta(seconds=timeout))}'"
+        count = self._repend(silent, now)
+        if count:
+            logger.warning("Re-pended %d job(s) of %s whose worker sent no heartbeat for %s s (a lost node?)",
+                           count, self._target.class_name, timeout)
+        return count
+
+    def _repend(self, jobs, now, **values) -> int:
+        """Back to pending, due now, with no holder's heartbeat left on it."""
+        heartbeat = dict.fromkeys(self._heartbeat_columns("heartbeat_time"))
+        return self._set(jobs, status="pending", scheduled_time=now, reserved_time=None, **heartbeat, **values)
 
     def pending_keys(self, restrictions=(), priority=None, limit=None) -> list[dict]:
         """Keys of the jobs due now, most urgent first (lower priority values first, then oldest)."""
-        return self._due(restrictions, priority).keys(order_by=["priority", "scheduled_time"], limit=limit)
+        return self.due(restrictions, priority).keys(order_by=["priority", "scheduled_time"], limit=limit)
 
-    def _due(self, restrictions=(), priority=None, clock=None):
-        """Pending jobs scheduled by now, within populate's restrictions and priority."""
+    def due(self, restrictions=(), priority=None, clock=None):
+        """Pending jobs scheduled by now (or by `clock`; False: any time), within populate's
+        restrictions and priority."""
         due = self.pending if clock is False else self.pending & f"scheduled_time <= '{_text(clock or self._now())}'"
         if restrictions:
             due = due.restrict((self._target.key_source & AndList(restrictions)).proj(), semantic_check=False)
@@ -222,7 +280,8 @@ class Job(FreeTable):
         """Take a pending, due job for this worker; False if another worker took it first."""
         now = self._now()
         job = (self & self._key(key) & {"status": "pending"}) & f"scheduled_time <= '{_text(now)}'"
-        return self._set(job, status="reserved", reserved_time=now, **self._worker()) == 1
+        beat = {"heartbeat_time": now} if self.beats else {}
+        return self._set(job, status="reserved", reserved_time=now, **self.worker(), **beat) == 1
 
     def claim(self, restrictions=(), priority=None, order="original", limit=1) -> list[dict]:
         """Reserve the next `limit` due jobs for this worker in one statement and return their keys
@@ -232,7 +291,9 @@ class Job(FreeTable):
             raise DataJointError(f"populate(order={order!r}) of {self._target.class_name}: use one of {ORDERS}.")
         backend = self.connection.backend
         where = self._claim_where(tuple(restrictions), priority, backend)
-        worker = {k: v for k, v in self._worker().items() if k != "connection_id"}
+        worker = {k: v for k, v in self.worker().items() if k != "connection_id"}
+        if self.beats:  # the claim's own heartbeat, on the server's clock as read at connect
+            worker["heartbeat_time"] = self._server_clock()
         raw = backend.claim_jobs(self.database, self.table_name, self.primary_key, where,
                                  backend.job_order_sql(order, self.primary_key), limit,
                                  {"status": "reserved", **worker}, self.heading)
@@ -246,7 +307,7 @@ class Job(FreeTable):
         cached = getattr(self, "_claim_cache", None)
         if cached is not None and cached[0] == (restrictions, priority, id(backend)):
             return cached[1]
-        due = self._due(restrictions, priority, clock=False).restrict(Not(self._target.proj()), semantic_check=False)
+        due = self.due(restrictions, priority, clock=False).restrict(Not(self._target.proj()), semantic_check=False)
         _, where = Compiler(backend).where_sql(due.node)
         self._claim_cache = ((restrictions, priority, id(backend)), where)
         return where
@@ -291,6 +352,37 @@ class Job(FreeTable):
     def drop(self, **kwargs):
         self.drop_quick()
 
+    # ----- heartbeats ------------------------------------------------------------------------
+    @property
+    def has_heartbeat(self) -> bool:
+        """The queue has djframe's heartbeat columns (one the reference declared has not)."""
+        return "heartbeat_time" in self.heading.names
+
+    @property
+    def heartbeat_timeout(self) -> float:
+        """Seconds without a heartbeat after which a reservation counts as lost (``jobs.heartbeat_timeout``)."""
+        return self.connection.config.get("jobs.heartbeat_timeout", HEARTBEAT_TIMEOUT)
+
+    @property
+    def beats(self) -> bool:
+        """Do this worker's reservations carry a heartbeat? On a database server, with the columns and a
+        timeout. An embedded database has no other nodes: its workers' processes are checked directly."""
+        return self.has_heartbeat and self.heartbeat_timeout > 0 and self.worker()["connection_id"] != 0
+
+    def heartbeat(self) -> "Heartbeat":
+        """The heartbeat of this worker's populate loop: ``with jobs.heartbeat() as beat`` around the loop,
+        ``with beat.holding(key, holder)`` around each make."""
+        return Heartbeat(self)
+
+    def _heartbeat_columns(self, *names) -> list:
+        return [n for n in names if self.has_heartbeat]
+
+    def _server_clock(self) -> dt.datetime:
+        """The server's clock without a round trip: this host's clock plus the offset read once per session."""
+        self.worker()
+        now = dt.datetime.now() + self._clock_offset
+        return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
     # ----- helpers ---------------------------------------------------------------------------
     def _key(self, key) -> dict:
         missing = [k for k in self.primary_key if k not in key]
@@ -304,30 +396,183 @@ class Job(FreeTable):
         if self & key:
             self.update1({**key, **values})
         else:
-            self.insert1({**key, **values, **self._worker()})
+            self.insert1({**key, **values, **self.worker()})
 
     def _set(self, jobs, **values) -> int:
-        """One UPDATE of plain (non-codec) columns over the restricted jobs; the number changed."""
-        backend = self.connection.backend
-        _, where = Compiler(backend).where_sql(jobs.node)
-        return backend.update(self.database, self.table_name, values, where, heading=self.heading)  # one statement
+        return set_columns(jobs, values)
 
     def _now(self) -> dt.datetime:
         """The server's clock, in whole milliseconds (the columns' precision)."""
-        now = self.connection.backend.server_time()
-        return now.replace(microsecond=now.microsecond // 1000 * 1000)
+        return server_now(self.connection.backend)
 
-    def _worker(self) -> dict:
-        """Who reserves: asked of the server once per connection (a forked worker has its own)."""
+    def worker(self) -> dict:
+        """Who reserves: host, pid, database session and user (asked of the server once per
+        connection: a forked worker has its own), code version and executor task."""
         backend = self.connection.backend
         session = (id(backend), getattr(backend, "reconnects", 0))  # a reconnected session has a new id
         if self._worker_of != session:
             self._worker_of, self._worker_cache = session, {
                 "host": platform.node()[:255], "pid": os.getpid(), "connection_id": backend.connection_id(),
                 "user": backend.current_user()[:255]}
-        return {**self._worker_cache, "version": code_version()}
+            self._clock_offset = backend.server_time() - dt.datetime.now()
+        task = {"executor_task": executor_task()[:255]} if self.has_heartbeat else {}
+        return {**self._worker_cache, "version": code_version(), **task}
 
     _worker_of = None
+
+
+class Progress(dict):
+    """Jobs per status and their total, a plain dict to compare and index; its text adds the table of
+    the reserved jobs' workers (`Job.workers`), also kept as ``.workers``."""
+
+    def __init__(self, counts: dict, workers=None):
+        super().__init__(counts)
+        self.workers = workers
+
+    def __repr__(self):
+        text = super().__repr__()
+        return text if self.workers is None or not len(self.workers) else f"{text}\nreserved by:\n{self.workers}"
+
+    __str__ = __repr__
+
+
+class Heartbeat:
+    """Renews ``heartbeat_time`` of the job this worker is making, every quarter of the timeout, from a
+    daemon thread on a connection of its own: the worker's connection is busy inside make's transaction
+    (and not thread-safe), and a beat between keys would stop during a long make. The thread starts with
+    the first job held and connects only when a make outlasts an interval, so quick makes cost no more
+    than their claim, which writes the first beat itself. A node that vanishes stops beating with it."""
+
+    def __init__(self, jobs: Job):
+        self.jobs = jobs
+        self.interval = jobs.heartbeat_timeout / 4 if jobs.beats else None
+        self.lock = threading.Lock()
+        self.held = None  # (key, holder, monotonic time of the last beat)
+        self.stopped = threading.Event()
+        self.thread = None
+        self.queue = None  # the job queue on the thread's own connection
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @contextlib.contextmanager
+    def holding(self, key, holder):
+        """Beat for the job of `key`, reserved by session `holder`, while the block makes it."""
+        if self.interval is None:
+            yield
+            return
+        with self.lock:
+            self.held = (self.jobs._key(key), holder, time.monotonic())
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._run, name="djframe-heartbeat", daemon=True)
+            self.thread.start()
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.held = None
+
+    def close(self):
+        self.stopped.set()
+        if self.thread is not None:
+            self.thread.join(timeout=5)
+        if self.queue is not None:
+            with contextlib.suppress(Exception):
+                self.queue.connection.close()
+
+    def _run(self):
+        while not self.stopped.wait(self.interval / 2):
+            with self.lock:
+                held = self.held
+            if held is None or time.monotonic() - held[2] < self.interval:
+                continue
+            if self.beat(held[0], held[1]):
+                with self.lock:
+                    if self.held is not None and self.held[:2] == held[:2]:
+                        self.held = (*held[:2], time.monotonic())
+
+    def beat(self, key, holder) -> bool:
+        """One renewal (the server's clock); a failure is logged and the connection opened again next time."""
+        try:
+            queue = self._queue()
+            held = queue & {**key, "status": "reserved", "connection_id": holder}
+            return set_columns(held, {"heartbeat_time": server_now(queue.connection.backend)}) == 1
+        except Exception as error:
+            logger.warning("The heartbeat of the job %s of %s failed (%s); trying again.", key,
+                           self.jobs.target.class_name, error)
+            with contextlib.suppress(Exception):
+                self.queue.connection.close()
+            self.queue = None
+            return False
+
+    def _queue(self) -> FreeTable:
+        if self.queue is None:
+            jobs = self.jobs
+            self.queue = FreeTable(jobs.connection.clone(), jobs.database, jobs.table_name)
+        return self.queue
+
+
+def keys_to_do(target, restrictions=()):
+    """The keys of the target's key source (within `restrictions`) not yet in the target."""
+    todo = target.key_source & AndList(restrictions)
+    return (todo.proj() - target.proj()).proj()
+
+
+def set_columns(jobs, values: dict) -> int:
+    """One UPDATE of plain (non-codec) columns over the restricted jobs, on their connection; the number changed."""
+    backend = jobs.connection.backend
+    _, where = Compiler(backend).where_sql(jobs.node)
+    return backend.update(jobs.database, jobs.table_name, values, where, heading=jobs.heading)  # one statement
+
+
+def server_now(backend) -> dt.datetime:
+    """The server's clock, in whole milliseconds (the columns' precision)."""
+    now = backend.server_time()
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def worker_state(job: dict, sessions: dict | None, cutoff: dt.datetime) -> str:
+    """'gone' (session or process ended), 'silent' (heartbeat older than `cutoff`) or 'alive'."""
+    if not worker_alive(job, sessions):
+        return "gone"
+    if job["heartbeat_time"] is not None and job["heartbeat_time"] < cutoff:
+        return "silent"
+    return "alive"
+
+
+def executor_task() -> str:
+    """Which scheduler task this process runs as, to find it in the scheduler: the Dask task on this
+    thread, the SLURM array task (or job), the Kubernetes Job completion index (or pod), the AWS Batch
+    job; '' when none."""
+    task = _dask_task()
+    if task:
+        return f"dask:{task}"
+    env = os.environ
+    if env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID"):
+        return f"slurm:{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
+    if env.get("SLURM_JOB_ID"):
+        return f"slurm:{env['SLURM_JOB_ID']}"
+    if env.get("JOB_COMPLETION_INDEX"):
+        return f"k8s:{env.get('HOSTNAME') or platform.node()}/{env['JOB_COMPLETION_INDEX']}"
+    if env.get("KUBERNETES_SERVICE_HOST"):
+        return f"k8s:{env.get('HOSTNAME') or platform.node()}"
+    if env.get("AWS_BATCH_JOB_ID"):
+        return f"aws-batch:{env['AWS_BATCH_JOB_ID']}"
+    return ""
+
+
+def _dask_task() -> str:
+    """The key of the Dask task running on this thread, if any (distributed is not imported for it)."""
+    distributed = sys.modules.get("distributed")
+    if distributed is None:
+        return ""
+    try:
+        return str(distributed.get_worker().get_current_task() or "")
+    except Exception:  # not on a Dask worker's task thread
+        return ""
 
 
 def code_version() -> str:
@@ -347,6 +592,26 @@ def _git_version(directory: str) -> str:
         return ""
 
 
+def order_keys(keys: list, order: str) -> list:
+    """Keys listed in key order, as populate(order=...) makes them."""
+    if order == "reverse":
+        return keys[::-1]
+    if order == "random":
+        import random
+        return random.sample(keys, len(keys))
+    return keys
+
+
+def picklable_error(error):
+    """A make's error travels to the process that started the worker by pickling; one that does not
+    pickle goes as its text."""
+    try:
+        pickle.dumps(error)
+        return error
+    except Exception:
+        return DataJointError(f"{type(error).__name__}: {error}")
+
+
 def _in_claim_order(jobs: list[dict], order: str, key: list) -> list[dict]:
     """The claimed jobs in the order they were picked (a RETURNING clause keeps none)."""
     if order != "random":
@@ -362,7 +627,7 @@ def _truncated(message) -> str:
     return message
 
 
-def _worker_alive(job: dict, sessions: dict | None) -> bool:
+def worker_alive(job: dict, sessions: dict | None) -> bool:
     """Is the session (or, without a session list, the local process) that reserved `job` still there?"""
     if sessions is not None:
         if job["connection_id"] not in sessions:

@@ -21,7 +21,7 @@ import traceback
 
 from djframe.tables import stale as versions
 from djframe.errors import DataJointError, TransactionError
-from djframe.tables.jobs import ORDERS, code_version
+from djframe.tables.jobs import ORDERS, code_version, keys_to_do, order_keys, picklable_error
 from djframe.query.compile import Compiler
 from djframe.query.conditions import AndList
 
@@ -92,8 +92,8 @@ class AutoPopulate:
         return self._upstream
 
     def _jobs_to_do(self, restrictions):
-        todo = self.key_source & AndList(restrictions)
-        return (todo.proj() - self.proj()).proj()
+        """The keys still to make (the reference's name for it)."""
+        return keys_to_do(self, restrictions)
 
     @property
     def jobs(self):
@@ -127,7 +127,7 @@ class AutoPopulate:
         if stale:
             self._made = None
             return versions.populate_stale(
-                self, restrictions, lambda key: self._make_key(key, make_kwargs or {}), lambda: self.populate(
+                self, restrictions, lambda key: self.make_key(key, make_kwargs or {}), lambda: self.populate(
                     *restrictions, suppress_errors=suppress_errors, return_exception_objects=return_exception_objects,
                     reserve_jobs=reserve_jobs, max_calls=max_calls, display_progress=display_progress,
                     processes=processes, make_kwargs=make_kwargs, priority=priority, refresh=refresh, order=order,
@@ -147,7 +147,7 @@ class AutoPopulate:
         jobs = self.jobs
         if refresh or (refresh is None and config["jobs.auto_refresh"]):
             jobs.refresh(*restrictions, priority=priority, delay=-1)
-        due = len(jobs._due(restrictions, priority))
+        due = len(jobs.due(restrictions, priority))
         if max_calls is not None:
             due = min(due, max_calls)
         claims = _Claims(jobs, restrictions, priority, order, max_calls)
@@ -157,9 +157,10 @@ class AutoPopulate:
                 return run.queue_in_processes(claims, processes, due, display_progress)
             return run.from_queue(claims, due, display_progress)
 
-    def _make_key(self, key, make_kwargs, jobs=None, holder=None):
+    def make_key(self, key, make_kwargs, jobs=None, holder=None):
         """Make one key in one transaction; with a job queue, then complete the job this worker
-        holds (session `holder`) or record its error. Returns (made, error)."""
+        holds (session `holder`) or record its error. Returns (made, error). Every populate path
+        (here, forked workers, Dask tasks) makes its keys through this."""
         started, clock = dt.datetime.now(), time.perf_counter()
         try:
             error = self._populate1(key, make_kwargs)
@@ -328,23 +329,27 @@ class _Run:
     def here(self, keys, display_progress):
         table = self.table
         table._made = _MadeKeys(table, keys)
-        outcomes = (table._make_key(key, self.make_kwargs) + (key,) for key in keys)
+        outcomes = (table.make_key(key, self.make_kwargs) + (key,) for key in keys)
         return self._tally(outcomes, len(keys), display_progress)
 
     def from_queue(self, claims, due, display_progress):
         return self._tally(self.claimed(claims), due, display_progress)
 
     def claimed(self, claims, stop=None):
-        """(made, error, key) of each job this worker claims, until nothing is due (or `stop` is set)."""
+        """(made, error, key) of each job this worker claims, until nothing is due (or `stop` is set);
+        the job's heartbeat is renewed while its key is made."""
         table, jobs = self.table, claims.jobs
         table._made = None
-        while stop is None or not stop.is_set():
-            batch = claims.next()
-            if not batch:
-                return
-            for job in batch:
-                holder = job.pop("connection_id")
-                yield table._make_key(job, self.make_kwargs, jobs, holder) + (job,)
+        with jobs.heartbeat() as heartbeat:
+            while stop is None or not stop.is_set():
+                batch = claims.next()
+                if not batch:
+                    return
+                for job in batch:
+                    holder = job.pop("connection_id")
+                    with heartbeat.holding(job, holder):
+                        outcome = table.make_key(job, self.make_kwargs, jobs, holder)
+                    yield outcome + (job,)
 
     def queue_in_processes(self, claims, processes, due, display_progress):
         """Fork `processes` workers that each claim from the queue until it is empty; their outcomes
@@ -411,7 +416,7 @@ def _open_worker_connection():
 
 def _make_in_worker(key):
     run = _WORKER
-    made, error = run.table._make_key(key, run.make_kwargs)
+    made, error = run.table.make_key(key, run.make_kwargs)
     if error is not None:
         error = picklable_error(error)
     return made, error, key
@@ -449,24 +454,6 @@ def _received(outcomes, workers):
                         yield outcomes.get(timeout=0.2)
                 except queue.Empty:
                     return
-
-
-def order_keys(keys: list, order: str) -> list:
-    if order == "reverse":
-        return keys[::-1]
-    if order == "random":
-        import random
-        return random.sample(keys, len(keys))
-    return keys
-
-
-def picklable_error(error):
-    """Exceptions cross back to the parent by pickling; one that does not pickle goes as its text."""
-    try:
-        pickle.dumps(error)
-        return error
-    except Exception:
-        return DataJointError(f"{type(error).__name__}: {error}")
 
 
 @contextlib.contextmanager

@@ -52,7 +52,9 @@ def test_queue_is_declared_with_the_reference_layout(pipeline, schema):
     assert jobs.primary_key == ["subject_id"]
     assert jobs.heading.names == ["subject_id", "status", "priority", "created_time", "scheduled_time",
                                   "reserved_time", "completed_time", "duration", "error_message", "error_stack",
-                                  "user", "host", "pid", "connection_id", "version"]
+                                  "user", "host", "pid", "connection_id", "version",  # the reference's, then
+                                  "heartbeat_time", "executor_task"]  # djframe's two, nullable / defaulted
+    assert jobs.heading["heartbeat_time"].nullable and jobs.heading["executor_task"].has_default
     assert jobs.heading["status"].type.enum_values == ("pending", "reserved", "success", "error", "ignore")
     assert jobs.heading["error_stack"].type.text == "<blob>"
     assert "~~analysis" not in schema.list_tables()  # hidden, like ~lineage
