@@ -43,7 +43,7 @@ class Backend:
 
     def __getattr__(self, name: str):
         """The dialect's names (quote, literal, name, max_name_length, ...) are the backend's too."""
-        if name == "dialect" or name.startswith("__"):
+        if name == "dialect" or name.startswith("_"):  # private names are the driver's own
             raise AttributeError(name)
         try:
             return getattr(self.dialect, name)

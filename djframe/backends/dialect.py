@@ -81,6 +81,14 @@ class Dialect:
     user_sql_transforms: tuple = ()
     user_sql_rewritten: tuple = ()
 
+    def __eq__(self, other):
+        """Dialects of one class with the same server facts say the same things (so what is rendered
+        for one, e.g. cached user SQL, serves every connection of that kind)."""
+        return type(self) is type(other) and vars(self) == vars(other)
+
+    def __hash__(self):
+        return hash(type(self))  # cheap (asked on every cached rendering); equal dialects share a class
+
     # ----- statements with no arguments ------------------------------------------------------
     begin_sql = "BEGIN"
     begin_snapshot_sql = "BEGIN"  # a transaction whose reads all see the database as it was when it began
@@ -90,7 +98,7 @@ class Dialect:
     now_sql = "SELECT LOCALTIMESTAMP(6)"
     current_user_sql = "SELECT CURRENT_USER"
     connection_id_select: str | None = None  # None: the server has no session ids (embedded)
-    transaction_control = ("BEGIN", "COMMIT", "ROLLBACK", "START TRANSACTION", "PRAGMA")
+    transaction_control = ("BEGIN", "COMMIT", "ROLLBACK")  # statement openings left out of a dry run's plan
 
     # ----- job queue expressions --------------------------------------------------------------
     connection_id_sql = "0"  # this session's id, as the server reports it in its session list

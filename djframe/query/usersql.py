@@ -61,21 +61,16 @@ def attributes_in(text: str) -> tuple[str, ...]:
     return parse(text)[1]
 
 
-def template(text: str, dialect) -> tuple[str, tuple[str, ...]]:
-    """User SQL rendered for `dialect` (a backends Dialect), with markers where attributes go, and the
-    attribute names."""
-    return rendered(text, dialect.sqlglot_dialect, dialect.user_sql_transforms, dialect.user_sql_rewritten)
-
-
 @lru_cache(maxsize=8192)
-def rendered(text: str, sqlglot_dialect: str, transforms: tuple, rewritten: tuple) -> tuple[str, tuple[str, ...]]:
-    """`template` by the parts of a dialect that decide the text (hashable, so the result is cached)."""
+def template(text: str, dialect) -> tuple[str, tuple[str, ...]]:
+    """User SQL rendered for `dialect` (a backends Dialect: its sqlglot dialect and its rewrites of
+    MySQL idioms), with markers where attributes go, and the attribute names."""
     tree, names = parse(text)
-    if transforms and tree.find(*rewritten):
+    if dialect.user_sql_transforms and tree.find(*dialect.user_sql_rewritten):
         tree = tree.copy()  # the parsed tree is shared by every dialect
-        for transform in transforms:
+        for transform in dialect.user_sql_transforms:
             tree = tree.transform(transform, copy=False)
-    return tree.sql(dialect=sqlglot_dialect), names
+    return tree.sql(dialect=dialect.sqlglot_dialect), names
 
 
 def bare_value(text: str) -> tuple[int, str] | None:

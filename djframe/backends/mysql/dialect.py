@@ -41,6 +41,7 @@ class MySQLDialect(Dialect):
 
     begin_sql = "START TRANSACTION WITH CONSISTENT SNAPSHOT"
     begin_snapshot_sql = begin_sql
+    transaction_control = (*Dialect.transaction_control, "START TRANSACTION", "SET TRANSACTION")
     session_sql = SESSION_MODE
     version_sql = "SELECT VERSION()"
     connection_id_select = "SELECT CONNECTION_ID()"

@@ -76,6 +76,7 @@ class SQLiteDialect(Dialect):
                    f'CREATE TABLE IF NOT EXISTS "{SCHEMAS}" (name TEXT PRIMARY KEY)',
                    f'CREATE TABLE IF NOT EXISTS "{COMMENTS}" (schema_name TEXT, table_name TEXT, '
                    "column_name TEXT, comment TEXT, PRIMARY KEY (schema_name, table_name, column_name))")
+    transaction_control = (*Dialect.transaction_control, "PRAGMA")  # a rebuild pauses foreign-key checks
     foreign_keys_off = "PRAGMA foreign_keys = OFF"
     foreign_keys_on = "PRAGMA foreign_keys = ON"
 
