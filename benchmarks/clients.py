@@ -260,7 +260,8 @@ class Djframe:
 
 
 class SameConnection(Djframe):
-    """The per-call floor: hand-written parameterised statements on djframe's own driver connection."""
+    """The per-call floor: hand-written parameterised statements on djframe's own driver connection,
+    each call alternating with the same djframe call, so both meet the same moment of a noisy server."""
 
     def __init__(self, backend, schema):
         super().__init__(backend, schema)
@@ -277,15 +278,33 @@ class SameConnection(Djframe):
 
     def insert1(self, calls):
         sql = f"INSERT INTO {self.point} (id, x, s) VALUES ({', '.join(self.mark.format(i) for i in (1, 2, 3))})"
-        return timed_calls(lambda i: self.run(sql, (i, 0.5, "abc")), calls)
+        point = self.t["Point"]
+        return paired(lambda i: self.run(sql, (2 * i, 0.5, "abc")),
+                      lambda i: point.insert1({"id": 2 * i + 1, "x": 0.5, "s": "abc"}), calls)
 
     def fetch1(self, calls):
         sql = f"SELECT id, x, s FROM {self.point} WHERE id = {self.mark.format(1)}"
-        return timed_calls(lambda i: self.run(sql, (i % POINT_ROWS,), fetch=True)[0], calls)
+        point = self.t["Point"]
+        return paired(lambda i: self.run(sql, (i % POINT_ROWS,), fetch=True)[0],
+                      lambda i: (point & {"id": i % POINT_ROWS}).fetch1(), calls)
 
     def exists(self, calls):
         sql = f"SELECT EXISTS (SELECT 1 FROM {self.point} WHERE id = {self.mark.format(1)})"
-        return timed_calls(lambda i: bool(self.run(sql, (i % POINT_ROWS,), fetch=True)[0][0]), calls)
+        point = self.t["Point"]
+        return paired(lambda i: bool(self.run(sql, (i % POINT_ROWS,), fetch=True)[0][0]),
+                      lambda i: bool(point & {"id": i % POINT_ROWS}), calls)
+
+
+def paired(floor, call, calls: int) -> dict:
+    """Median seconds per call of `floor` and of `call`, run alternately (which goes first alternates too)."""
+    times: dict = {floor: [], call: []}
+    for i in range(calls):
+        for fn in ((floor, call) if i % 2 else (call, floor)):
+            start = time.perf_counter()
+            fn(i)
+            times[fn].append(time.perf_counter() - start)
+    median = {fn: sorted(t)[len(t) // 2] for fn, t in times.items()}
+    return {"seconds": median[floor], "rows": calls, "paired_djframe": median[call]}
 
 
 # ----- the raw drivers ----------------------------------------------------------------------------

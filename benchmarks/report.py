@@ -69,6 +69,21 @@ def pair_table(results, section, floor, title_floor, per_key=False) -> list[str]
     return lines
 
 
+def percall_table(results) -> list[str]:
+    """djframe and the hand-written statement alternate call by call in one process (the ratio); djframe
+    alone and the reference each ran in their own process."""
+    lines = ["| backend | case | djframe (alternating) | hand-written (alternating) | djframe ÷ hand-written "
+             "| djframe alone | reference alone | reference ÷ djframe alone |", "|---|---|---|---|---|---|---|---|"]
+    keys = list(dict.fromkeys((r["backend"], r["case"]) for r in results if r.get("section") == "percall"))
+    for backend, case in keys:
+        get = lambda c: pick(results, section="percall", backend=backend, case=case, client=c)  # noqa
+        dj, fl, ref = get("djframe"), get("same-connection"), get("reference")
+        paired = {"seconds": fl["paired_djframe"]} if fl and "paired_djframe" in fl else None
+        lines.append(f"| {backend} | {case} | {secs(paired)} | {secs(fl)} | {ratio(paired, fl)} | {secs(dj)} | "
+                     f"{secs(ref)} | {ratio(ref, dj)} |")
+    return lines
+
+
 def read_table(results) -> list[str]:
     from benchmarks.alternatives import READERS
     head = "| backend | case | djframe | raw driver | djframe ÷ raw | reference | reference ÷ djframe | " + \
@@ -192,10 +207,11 @@ def markdown(results, args, machine, folder) -> str:
         "already in memory.", "", *insert_table(results), "",
         "## 2. Per-call floor and populate",
         "Per call: median of single calls; floor = the hand-written parameterised statement on djframe's "
-        "own driver connection. Populate: seconds per key of populating `Dst` from `Src` (make = one "
+        "own driver connection, alternating call by call with the same djframe call in one process (a commit's "
+        "fsync on this shared disk varies by a factor of several from minute to minute). Populate: seconds per key of populating `Dst` from `Src` (make = one "
         "insert1); the raw loop does per key what populate does (its own transaction, a check the key is "
         "still missing, the insert; with jobs also the reservation UPDATE and the job's DELETE).", "",
-        *pair_table(results, "percall", "same-connection", "hand-written"), "",
+        *percall_table(results), "",
         *pair_table(results, "populate", "raw", "raw loop", per_key=True), "",
         "## 3. Reading: djframe, the raw driver, the reference, and what a user would pick instead",
         f"`big` holds {args['fetch_rows']:,} rows. fetch = the whole table into Polars; join = "

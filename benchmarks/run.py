@@ -244,8 +244,17 @@ def main(argv=None):
     parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "RESULTS.md"))
     parser.add_argument("--json", default=os.path.join(ROOT, "benchmarks", "results.json"),
                         help="the raw measurements (the report can be rebuilt from them)")
+    parser.add_argument("--merge", action="store_true", help="keep the measurements in --json of the sections "
+                        "and backends not run now (to re-run one section)")
     args = parser.parse_args(argv)
+    previous = json.load(open(args.json)) if args.merge and os.path.exists(args.json) else None
     run = execute(args)
+    if previous:
+        redone = lambda r: r.get("section") in args.sections.split(",") and r["backend"] in args.backends  # noqa
+        run.results = [r for r in previous["results"] if not redone(r)] + run.results
+        run.started = f"{previous['machine'].split('run started ')[-1].split(',')[0]}; sections {args.sections} " \
+                      f"re-run {run.started}"
+        args = argparse.Namespace(**{**previous["args"], "sections": previous["args"]["sections"]})
     machine = (f"{platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
                f"run started {run.started}, took {run.seconds / 60:.1f} min")
     with open(args.json, "w") as f:

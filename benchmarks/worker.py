@@ -56,10 +56,13 @@ def run_once(client, case: str, args: dict) -> dict:
     result = getattr(client, case)(**args)
     seconds = time.perf_counter() - start
     peak = max(0.0, status_mb("VmHWM") - before)
-    if isinstance(result, dict):  # the operation timed itself (per call, per compile)
+    extra = {}
+    if isinstance(result, dict):  # the operation timed itself (per call, per compile), maybe with a pair
+        extra = {k: v for k, v in result.items() if k not in ("seconds", "rows")}
         seconds, result = result["seconds"], result["rows"]
     rows, result_mb = (result.height, result.to_arrow().nbytes / 2**20) if hasattr(result, "height") else (result, 0)
-    return {"seconds": seconds, "peak_mb": peak, "rows": rows, "result_mb": result_mb, "frame_mb": frame_mb(client)}
+    return {"seconds": seconds, "peak_mb": peak, "rows": rows, "result_mb": result_mb, "frame_mb": frame_mb(client),
+            **extra}
 
 
 def main(spec: dict):
