@@ -19,6 +19,7 @@ from djframe.errors import DataJointError, TransactionError
 from djframe.publish.manifest import progress_bar, read_manifest, verify_export
 from djframe.publish.objects import Relocation, copy_objects_in, join, objects_to_copy, relocated_json, store_map
 from djframe.query.frames import BATCH_ROWS, filesystem
+from djframe.write.insert import ingest
 
 logger = logging.getLogger("djframe")
 
@@ -208,7 +209,7 @@ def _load(fs, root, entry, table, relocate, skip_duplicates) -> int:
     with fs.open(join(root, entry["file"]), "rb") as f:
         for batch in pq.ParquetFile(f).iter_batches(batch_size=BATCH_ROWS):
             data = _as_stored(pa.Table.from_batches([batch]), table, relocate)
-            table._ingest(data, skip_duplicates=skip_duplicates)
+            ingest(table, data, skip_duplicates=skip_duplicates)
             count += data.num_rows
     return count
 
