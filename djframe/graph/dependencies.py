@@ -155,12 +155,14 @@ class Dependencies:
         """(child, foreign key) pairs, one per foreign key."""
         if node not in self.graph:
             return []
-        return [(child, self.with_key_flag(child, data["fk"])) for _, child, data in self.graph.out_edges(node, data=True)]
+        return [(child, self.with_key_flag(child, data["fk"]))
+                for _, child, data in self.graph.out_edges(node, data=True)]
 
     def edges_to_parents(self, node):
         if node not in self.graph:
             return []
-        return [(parent, self.with_key_flag(node, data["fk"])) for parent, _, data in self.graph.in_edges(node, data=True)]
+        return [(parent, self.with_key_flag(node, data["fk"]))
+                for parent, _, data in self.graph.in_edges(node, data=True)]
 
     def descendants(self, table) -> list:
         """The node and everything downstream, in topological order."""

@@ -47,10 +47,10 @@ _SHAPES = {"manual": "box", "lookup": "box", "imported": "ellipse", "computed": 
            "other": "note", "collapsed": "box3d"}
 _MERMAID_SHAPES = {"imported": '(["{}"])', "computed": '(["{}"])', "collapsed": '[["{}"]]'}
 
-_NO_GRAPHVIZ = ("Rendering a diagram as {what} needs Graphviz: neither `dot` nor `graphviz-pure` was found on PATH. "
-                "Install Graphviz (e.g. `apt install graphviz`, `brew install graphviz` or `conda install graphviz`) or "
-                "`pip install djframe[diagram]` (graphviz-pure, a self-contained dot), or use "
-                "make_dot() / make_mermaid() / save('diagram.mmd') / save('diagram.dot'), which work without it.")
+_NO_GRAPHVIZ = ("Rendering a diagram as {what} needs Graphviz: neither `dot` nor `graphviz-pure` was found on "
+                "PATH. Install Graphviz (e.g. `apt install graphviz`, `brew install graphviz` or "
+                "`conda install graphviz`) or `pip install djframe[diagram]` (graphviz-pure, a self-contained dot), "
+                "or use make_dot() / make_mermaid() / save('diagram.mmd') / save('diagram.dot'), which work without it.")
 
 def _theme(theme) -> str:
     if theme not in ("auto", "light", "dark"):
