@@ -166,7 +166,8 @@ class Job(FreeTable):
                    "user", "reserved_time", *self._heartbeat_columns("heartbeat_time")]
         rows = self.reserved.proj(*columns[len(self.primary_key):]).to_dicts(order_by=["reserved_time"])
         sessions = self.connection.backend.live_sessions() if rows else None
-        cutoff = self._now() - dt.timedelta(seconds=self.heartbeat_timeout) if rows else None
+        timeout = self.heartbeat_timeout
+        cutoff = self._now() - dt.timedelta(seconds=timeout) if rows and timeout else None
         for row in rows:
             row.setdefault("executor_task", "")
             row.setdefault("heartbeat_time", None)
@@ -246,9 +247,9 @@ class Job(FreeTable):
     def _recover_silent(self, heartbeat_timeout) -> int:
         """One UPDATE: a heartbeat renewed meanwhile keeps its job (NULL, a worker that does not beat,
         never expires: the reference's workers, embedded databases)."""
-        if not self.has_heartbeat:
-            return 0
         timeout = self.heartbeat_timeout if heartbeat_timeout is None else heartbeat_timeout
+        if not self.has_heartbeat or not timeout:  # 0: heartbeats are off
+            return 0
         now = self._now()
         silent = self.reserved & f"heartbeat_time < '{_text(now - dt.timedelta(seconds=timeout))}'"
         count = self._repend(silent, now)
@@ -360,7 +361,8 @@ class Job(FreeTable):
 
     @property
     def heartbeat_timeout(self) -> float:
-        """Seconds without a heartbeat after which a reservation counts as lost (``jobs.heartbeat_timeout``)."""
+        """Seconds without a heartbeat after which a reservation counts as lost (``jobs.heartbeat_timeout``;
+        0 turns heartbeats off)."""
         return self.connection.config.get("jobs.heartbeat_timeout", HEARTBEAT_TIMEOUT)
 
     @property
@@ -534,11 +536,11 @@ def server_now(backend) -> dt.datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
-def worker_state(job: dict, sessions: dict | None, cutoff: dt.datetime) -> str:
+def worker_state(job: dict, sessions: dict | None, cutoff: dt.datetime | None) -> str:
     """'gone' (session or process ended), 'silent' (heartbeat older than `cutoff`) or 'alive'."""
     if not worker_alive(job, sessions):
         return "gone"
-    if job["heartbeat_time"] is not None and job["heartbeat_time"] < cutoff:
+    if cutoff is not None and job["heartbeat_time"] is not None and job["heartbeat_time"] < cutoff:
         return "silent"
     return "alive"
 
