@@ -198,7 +198,8 @@ def markdown(results, args, machine, folder) -> str:
         f"`python -m benchmarks.run` — {machine}. Every measurement in a fresh process; medians of "
         f"{args['reps']} runs (reference, SQLAlchemy and DB-API clients: one run). The machine is shared and "
         "noisy: the ratios, taken side by side in this run, are what to read. Raw measurements: "
-        "`benchmarks/results.json`; profiles and what limits each path: `benchmarks/PROFILE.md`.", "",
+        "`benchmarks/results.json`; profiles and what to change: `benchmarks/PROFILE.md`; earlier runs: "
+        "`benchmarks/HISTORY.md`.", "",
         "## 1. Frame insert vs the raw bulk path",
         "Raw bulk path: ADBC `adbc_ingest` (PostgreSQL), `LOAD DATA LOCAL INFILE` of an Arrow-written CSV "
         "(MariaDB), `sqlite3.executemany` in one transaction (SQLite). `big`: int64 key, int32 (a foreign "
