@@ -241,9 +241,48 @@ def test_reference_client_works_the_same_queue(pipeline, schema, backend_name, t
             module = ref.VirtualModule("ref_pipeline", schema.database, connection=connection)
         assert module.Analysis().jobs.reserve({"subject_id": 3})  # the reference reserves from our queue
         assert Analysis.jobs.reserved.keys() == [{"subject_id": 3}]
-        assert Analysis.populate(reserve_jobs=True, refresh=False)["success_count"] == 5
+        assert Analysis.jobs.recover_orphans(heartbeat_timeout=0.001) == 0  # it does not beat: never silent
+        [mine] = Analysis.jobs.claim()  # and it leaves djframe's reservations alone
+        assert not module.Analysis().jobs.reserve({"subject_id": mine["subject_id"]})
+        assert Analysis.populate(reserve_jobs=True, refresh=False)["success_count"] == 4
+        assert [w["state"] for w in Analysis.jobs.workers().to_dicts()] == ["alive", "alive"]
         module.Analysis().jobs.error({"subject_id": 3}, "failed in the reference")
         assert Analysis.jobs.errors.fetch1("error_message") == "failed in the reference"
+    finally:
+        connection.close()
+
+
+@pytest.mark.oracle
+def test_a_queue_the_reference_declared_works_without_heartbeats(pipeline, schema, backend_name, tmp_path):
+    """No heartbeat columns: djframe claims, completes, recovers and shows workers by the session alone."""
+    if backend_name == "sqlite":
+        pytest.skip("the reference client has no SQLite backend")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = __import__("datajoint")
+        from tests.conftest import server_settings
+        s = server_settings(backend_name, str(tmp_path))
+        connection = ref.Connection(f"{s['host']}:{s['port']}", s["user"], s["password"], use_tls=False,
+                                    backend=backend_name, database_name=s.get("database_name"))
+    try:
+        _, Analysis = pipeline
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            theirs = ref.VirtualModule("ref_queue", schema.database, connection=connection).Analysis()
+            theirs.jobs.refresh()  # declared by the reference, in its layout
+        jobs = Analysis.jobs
+        assert not jobs.has_heartbeat and not jobs.beats and "heartbeat_time" not in jobs.heading.names
+        assert theirs.jobs.reserve({"subject_id": 2})
+        [held] = jobs.claim()
+        assert (jobs & held).fetch1("host") and jobs.heartbeat().interval is None
+        workers = jobs.workers().to_dicts()
+        assert [w["state"] for w in workers] == ["alive", "alive"] and {w["heartbeat_time"] for w in workers} == {None}
+        assert jobs.recover_orphans(heartbeat_timeout=0.001) == 0
+        assert Analysis.populate(reserve_jobs=True)["success_count"] == 4  # key 1 (held above) and 2 stay
+        assert jobs.progress() == {"pending": 0, "reserved": 2, "success": 0, "error": 0, "ignore": 0, "total": 2}
+        theirs.jobs.complete({"subject_id": 2})
+        jobs.update1({**held, "connection_id": 2 ** 40})  # its session ended
+        assert jobs.refresh()["orphaned"] == 1 and Analysis.populate(reserve_jobs=True)["success_count"] == 2
     finally:
         connection.close()
 
