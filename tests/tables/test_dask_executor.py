@@ -88,6 +88,19 @@ def test_same_keys_in_two_tasks_made_once(pipeline, client, conn):
     assert made(log) == list(range(KEYS))
 
 
+def test_job_rows_name_the_dask_task_and_worker(pipeline, client):
+    module, _ = pipeline
+    client.run(lambda: dj.config.__setitem__("jobs.keep_completed", True))  # workers read their own config
+    try:
+        assert module.Result.populate(executor=client)["success_count"] == KEYS
+    finally:
+        client.run(lambda: dj.config.__delitem__("jobs.keep_completed"))
+    done = module.Result.jobs.completed.to_dicts()
+    assert len(done) == KEYS and all(j["executor_task"].startswith("dask:make_batch-") for j in done)
+    assert {j["pid"] for j in done} <= set(client.run(os.getpid).values())
+    assert len({j["executor_task"] for j in done}) > 1  # one task per batch
+
+
 def test_max_calls_and_restriction(pipeline, client):
     module, log = pipeline
     assert module.Result.populate("source_id < 6", executor=client, max_calls=4)["success_count"] == 4
