@@ -1,10 +1,15 @@
 """`djframe worker module.Table`: real worker subprocesses on the job queue, on every backend."""
 
+import getpass
 import importlib
 import os
+import re
+import shutil
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -183,3 +188,85 @@ def test_module_import_error_exits_1(tmp_path):
     assert done.returncode == 1
     assert "cannot import 'broken_pipeline': RuntimeError: no config for this lab" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+# ----- a real SLURM array of workers ----------------------------------------------------------------
+SLURM_CONF = """ClusterName=djframe_test
+SlurmctldHost={node}
+SlurmUser={user}
+SlurmctldPort={ctld_port}
+SlurmdPort={slurmd_port}
+AuthType=auth/none
+CredType=cred/none
+StateSaveLocation={folder}/state
+SlurmdSpoolDir={folder}/spool
+SlurmctldPidFile={folder}/slurmctld.pid
+SlurmdPidFile={folder}/slurmd.pid
+SlurmctldLogFile={folder}/slurmctld.log
+SlurmdLogFile={folder}/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_CPU
+ReturnToService=2
+MpiDefault=none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+NodeName={node} CPUs={cpus} State=UNKNOWN
+PartitionName=test Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory):
+    """A one-node SLURM cluster of this machine, started for these tests (auth/none: it serves this host
+    only); the environment that reaches it (SLURM_CONF)."""
+    if shutil.which("sbatch") is None:
+        pytest.skip("SLURM is not installed (no sbatch; apt-get install slurm-wlm runs this test)")
+    folder = tmp_path_factory.mktemp("slurm")
+    (folder / "state").mkdir()
+    (folder / "spool").mkdir()
+    node = socket.gethostname().split(".")[0]
+    conf = folder / "slurm.conf"
+    conf.write_text(SLURM_CONF.format(node=node, user=getpass.getuser(), ctld_port=free_port(),
+                                      slurmd_port=free_port(), folder=folder, cpus=os.cpu_count() or 1))
+    env = {**os.environ, "SLURM_CONF": str(conf)}
+    daemons = [subprocess.Popen([shutil.which(d) or f"/usr/sbin/{d}", *args, "-f", str(conf)], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+               for d, args in (("slurmctld", ["-D", "-i"]), ("slurmd", ["-D"]))]
+    try:
+        deadline = time.time() + 60
+        while "idle" not in subprocess.run(["sinfo", "-h", "-o", "%t"], env=env, capture_output=True,
+                                           text=True).stdout:
+            assert time.time() < deadline, (folder / "slurmctld.log").read_text()[-2000:]
+            time.sleep(0.5)
+        yield env
+    finally:
+        for daemon in daemons:
+            daemon.terminate()
+            daemon.wait(timeout=30)
+
+
+def test_a_slurm_array_of_workers_makes_every_key_once(slurm, pipeline, conn, tmp_path):
+    script = tmp_path / "spikes.sh"
+    script.write_text(f"#!/bin/bash\nexec {sys.executable} -m djframe worker {pipeline.__name__}.Result --until-empty\n")
+    env = {k: v for k, v in slurm.items() if not k.startswith("DJ_")}
+    env.update(database_env(conn), DJ_JOBS_KEEP_COMPLETED="true", MAKE_SECONDS="0.05",
+               MAKE_LOG=str(tmp_path / "makes.log"), PYTHONPATH=os.pathsep.join([str(tmp_path), ROOT]))
+    done = subprocess.run(["sbatch", "--wait", "--array=1-3", f"--output={tmp_path}/worker_%A_%a.out",
+                           f"--chdir={tmp_path}", str(script)], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr + "".join(
+        p.read_text() for p in tmp_path.glob("worker_*.out"))
+    array = re.search(r"Submitted batch job (\d+)", done.stdout).group(1)
+    logs = {int(p.stem.rsplit("_", 1)[1]): p.read_text() for p in tmp_path.glob(f"worker_{array}_*.out")}
+    assert sorted(logs) == [1, 2, 3] and all(f"SLURM_ARRAY_TASK_ID={i}" in text for i, text in logs.items())
+    assert sum(int(re.search(r"made (\d+) key", text).group(1)) for text in logs.values()) == KEYS
+    assert made_log(tmp_path) == list(range(KEYS))  # each key made once, over the array
+    rows = pipeline.Result.jobs.completed.to_dicts()
+    assert len(rows) == KEYS and {r["executor_task"] for r in rows} <= {f"slurm:{array}_{i}" for i in (1, 2, 3)}
