@@ -197,6 +197,9 @@ def worker_parser() -> argparse.ArgumentParser:
     p.add_argument("--until-empty", action="store_true",
                    help="repeat passes until one makes nothing (keys queued meanwhile are made too)")
     p.add_argument("--order", choices=ORDERS, default="original", help="order of keys of one priority")
+    p.add_argument("--status", action="store_true",
+                   help="print the queue's jobs per status and who holds each reserved job (host, pid, executor "
+                   "task, heartbeat, alive/gone/silent), then exit without making anything")
     add_connection_options(p)
     return p
 
@@ -211,8 +214,12 @@ def worker(argv: list[str]) -> int:
     if request:
         connect(request, p)  # before the import: the module's schema uses this connection
     table = import_table(args.table, p)
-    print(f"djframe worker: {args.table} on {describe_connection(table_connection(table, p))}"
-          f"{task_label()}", file=sys.stderr, flush=True)
+    connection = table_connection(table, p)
+    if args.status:
+        print(f"{args.table} on {describe_connection(connection)}: {table.jobs.progress()}")
+        return 0
+    print(f"djframe worker: {args.table} on {describe_connection(connection)}{task_label()}", file=sys.stderr,
+          flush=True)
     made, errors = run_worker(table, args)
     print(f"djframe worker {args.table}: made {made} key(s), {len(errors)} error(s){task_label()}", flush=True)
     for key, error in errors[:5]:

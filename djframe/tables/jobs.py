@@ -433,7 +433,12 @@ class Progress(dict):
 
     def __repr__(self):
         text = super().__repr__()
-        return text if self.workers is None or not len(self.workers) else f"{text}\nreserved by:\n{self.workers}"
+        if self.workers is None or not len(self.workers):
+            return text
+        import polars as pl
+        with pl.Config(tbl_cols=-1, tbl_width_chars=160, tbl_hide_dataframe_shape=True,
+                       tbl_hide_column_data_types=True):
+            return f"{text}\nreserved by:\n{self.workers}"
 
     __str__ = __repr__
 

@@ -154,6 +154,16 @@ def test_failing_make_exits_2_and_is_recorded(pipeline, conn, tmp_path):
     assert "Traceback" not in err
 
 
+def test_status_shows_who_holds_the_reserved_jobs(pipeline, conn, tmp_path):
+    pipeline.Result.jobs.refresh()
+    [held] = pipeline.Result.jobs.claim()
+    rc, out, err = run_worker(pipeline, tmp_path, "--status", env=database_env(conn))
+    assert rc == 0, err
+    assert f"'pending': {KEYS - 1}, 'reserved': 1" in out and "reserved by:" in out
+    assert str(os.getpid()) in out and "alive" in out  # this test process holds it
+    assert made_log(tmp_path) == [] and pipeline.Result.jobs.reserved.keys() == [{"source_id": held["source_id"]}]
+
+
 def run_cli(*args, env=None):
     return subprocess.run([sys.executable, "-m", "djframe", "worker", *args], capture_output=True, text=True,
                           env={**{k: v for k, v in os.environ.items() if not k.startswith("DJ_")}, **(env or {}),
