@@ -21,7 +21,7 @@ from djframe.query.compile import Compiler
 from djframe.query.expression import QueryExpression
 from djframe.write import explain as write_errors
 from djframe.write.conform import conform, plain_rows, rows_to_arrow
-from djframe.write.insert import (check_primary_key_given, ingest, insert_defaults, insert_from_query, insert_plain,
+from djframe.write.insert import (check_primary_key_given, insert_defaults, insert_from_query, insert_plain,
                                   insert_rows)
 
 logger = logging.getLogger("djframe")
@@ -218,10 +218,6 @@ class Table(QueryExpression, metaclass=TableMeta):
                                           keys[start:start + KEY_CHECK_BATCH])
             flags += [bool(v) for v in backend.fetch_rows(sql)[0]]
         return flags
-
-    def _ingest(self, data, replace=False, skip_duplicates=False, chunk_size=None):
-        """Until publish/ calls `djframe.write.insert.ingest` itself."""
-        ingest(self, data, replace=replace, skip_duplicates=skip_duplicates, chunk_size=chunk_size)
 
     @property
     def staged_insert1(self):
