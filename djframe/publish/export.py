@@ -33,6 +33,7 @@ from djframe.publish.restore import restore
 from djframe.query import nodes as n
 from djframe.query.expression import QueryExpression
 from djframe.query.frames import FORMAT, FORMAT_VERSION, filesystem, write_parquet, write_rows
+from djframe.tables.table import EXPORTER
 
 logger = logging.getLogger("djframe")
 
@@ -365,3 +366,6 @@ def _version() -> str:
         return version("djframe")
     except Exception:  # running from a source tree
         return "0.1.0"
+
+
+EXPORTER["export"] = export  # Table.export

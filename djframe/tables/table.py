@@ -25,6 +25,9 @@ from djframe.write.insert import (check_primary_key_given, insert_defaults, inse
                                   insert_rows)
 
 logger = logging.getLogger("djframe")
+# dj.export reads and declares tables, so it sits above them; djframe.publish.export registers itself
+# here when djframe is imported, and Table.export calls it
+EXPORTER: dict = {}
 KEY_CHECK_BATCH = 256  # keys whose existence one query checks (skip_duplicates with store codecs)
 
 # methods and properties that work on the class itself, as in DataJoint (Subject.insert1(...))
@@ -205,8 +208,7 @@ class Table(QueryExpression, metaclass=TableMeta):
     def export(self, destination, **kwargs) -> dict:
         """Export this table's rows (with the ancestors they reference, their parts and their stored
         objects) to a folder of Parquet files and a manifest; `djframe.restore` loads it back."""
-        from djframe.publish.export import export
-        return export(self, destination, **kwargs)
+        return EXPORTER["export"](self, destination, **kwargs)
 
     def keys_exist(self, keys: list) -> list[bool]:
         """For each full primary-key dict, whether the table has it (one query per KEY_CHECK_BATCH keys)."""
