@@ -7,7 +7,7 @@ SELECT, so restricting a table by a secondary attribute never wraps it (and
 its large columns) in a derived table; only a node that limits, orders,
 de-duplicates or groups is wrapped before more is stacked on top. User SQL
 (conditions, computed attributes) is parsed once (usersql.py), checked against
-the heading and rendered for the backend's dialect.
+the heading and rendered for the dialect.
 """
 
 from __future__ import annotations
@@ -95,12 +95,13 @@ class Compiler:
     only as the default of `split_sql` (callers that pass `slices` need no backend at all).
     """
 
-    def __init__(self, dialect):
-        if not isinstance(dialect, Dialect):  # a backend
-            self.table_slices = dialect.table_slices
-            dialect = dialect.dialect
-        self.dialect = dialect
-        self.q = dialect.quote
+    def __init__(self, source):
+        """`source`: a Dialect, or a backend (its dialect is taken)."""
+        if not isinstance(source, Dialect):
+            self.table_slices = source.table_slices
+            source = source.dialect
+        self.dialect = source
+        self.q = source.quote
         self._aliases = 0
 
     def table_slices(self, schema: str, table: str, alias: str) -> list[str] | None:

@@ -259,3 +259,19 @@ def test_outer_join_right_sides_are_computed_first(university):
     assert "LIMIT 18446744073709551615) AS" in sql(computed, "mysql")  # MariaDB would merge it back
     counted = dept.aggr(course.proj(c="coalesce(title, '')"), n="count(c)")
     assert sql(counted, "sqlite").count("SELECT") == 2
+
+
+def test_split_sql_takes_its_slices_from_the_caller(university):
+    _, student, _, _ = university
+    assert Compiler(dialect_of("postgresql")).split_sql(student._node) is None  # a dialect alone asks no server
+    asked = []
+
+    def slices(schema, table, alias):
+        asked.append((schema, table))
+        return [f"{alias}.x < 1", f"{alias}.x >= 1"]
+
+    sqls = Compiler(dialect_of("postgresql")).split_sql((student & "name = 'a'")._node, slices=slices)
+    assert asked == [("s", "student")] and len(sqls) == 2
+    assert sqls[0].endswith("t0.x < 1") and sqls[1].endswith("t0.x >= 1") and all("'a'" in s for s in sqls)
+    top = student & dj.Top(2, "name")  # rows of a slice are not rows of the whole: never split
+    assert Compiler(dialect_of("postgresql")).split_sql(top._node, slices=slices) is None
