@@ -268,6 +268,10 @@ class Dialect:
     def column_type(self, t: CoreType, schema: str) -> str:  # pragma: no cover - abstract
         raise NotImplementedError("abstract")
 
+    def core_type_of(self, sql_type: str) -> CoreType:  # pragma: no cover - abstract
+        """Core type for a column that carries no `:type:` comment marker."""
+        raise NotImplementedError("abstract")
+
     def checks(self, a: Attribute) -> list[str]:
         """CHECK constraints for rules of the core type the column type does not enforce."""
         return []

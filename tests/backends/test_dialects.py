@@ -141,3 +141,19 @@ def test_a_driver_speaks_through_its_dialect(tmp_path):
             backend.no_such_name
     finally:
         backend.close()
+
+
+@pytest.mark.parametrize("name, sql_type, core", [
+    ("sqlite", "integer", "int64"), ("sqlite", "real", "float64"),
+    ("postgresql", "character varying(12)", "varchar(12)"), ("postgresql", "timestamp(3) without time zone",
+                                                             "datetime(3)"),
+    ("mysql", "tinyint(3) unsigned", "uint8"), ("mysql", "varbinary(16)", "bytes"),
+])
+def test_column_types_read_back_as_core_types(name, sql_type, core):
+    assert DIALECTS[name].core_type_of(sql_type).text == core
+
+
+def test_postgresql_needs_the_catalog_for_enum_types():
+    d = PostgresDialect()
+    assert d.core_type_of('"lab"."enum_1"').kind == "native"  # no labels: the type is kept verbatim
+    assert d.core_type_of('"lab"."enum_1"', ("a", "b")).enum_values == ("a", "b")

@@ -329,6 +329,11 @@ class PostgresDialect(Dialect):
                 return parse_type(core, warn_native=False)
         return None
 
+    def core_type_of(self, sql_type: str, enum_labels=()) -> CoreType:
+        """The core type of a column type; `enum_labels`: the labels of the enum type it names, if any
+        (the catalog knows them: the driver asks when the mapping does not know the type)."""
+        return self.mapped_core_type(sql_type) or self.enum_or_native(sql_type, enum_labels)
+
     def enum_or_native(self, sql_type: str, labels) -> CoreType:
         """An enum type's core type from its labels (none: a native type, kept verbatim)."""
         if labels:

@@ -412,7 +412,7 @@ class PostgresBackend(Backend):
         if known is not None:
             return known
         labels = [r[0] for r in self.fetch_rows(self.dialect.enum_labels_sql(sql_type))]
-        return self.dialect.enum_or_native(sql_type, labels)
+        return self.dialect.core_type_of(sql_type, labels)
 
     # ----- DDL --------------------------------------------------------------------------------
     def ensure_enum(self, schema: str, values) -> None:
