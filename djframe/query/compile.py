@@ -15,8 +15,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-import numpy as np
-
 from djframe.backends.dialect import Dialect
 from djframe.errors import DataJointError, UnknownAttributeError
 from djframe.query import conditions as c
@@ -83,30 +81,19 @@ def _split_commas(term: str) -> list[str]:
     return parts + [term[start:]]
 
 
-def python_scalar(value):
-    """numpy scalars -> Python values so literals render the same everywhere."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
 class Compiler:
     """Compiles one statement for a dialect; hands out table aliases unique within it.
 
-    ``Compiler(backend)`` takes the backend's dialect, and remembers the backend's `table_slices`
-    only as the default of `split_sql` (callers that pass `slices` need no backend at all).
+    ``Compiler(backend)`` is a shorthand for ``Compiler(backend.dialect)``: compiling asks no server.
     """
 
     def __init__(self, source):
         """`source`: a Dialect, or a backend (its dialect is taken)."""
         if not isinstance(source, Dialect):
-            self.table_slices = source.table_slices
             source = source.dialect
         self.dialect = source
         self.q = source.quote
         self._aliases = 0
-
-    def table_slices(self, schema: str, table: str, alias: str) -> list[str] | None:
-        """No slices: a compiler built from a dialect alone asks no server."""
-        return None
 
     def alias(self) -> str:
         self._aliases += 1
@@ -131,9 +118,9 @@ class Compiler:
         come from one row of its leftmost table. `slices(schema, table, alias)` gives the slices'
         WHERE terms (the backend's `table_slices`: it decides whether and where to cut)."""
         sel = self.select(node)
-        if not sel.is_simple or sel.driving is None:
+        if slices is None or not sel.is_simple or sel.driving is None:
             return None
-        slices = (slices or self.table_slices)(*sel.driving)
+        slices = slices(*sel.driving)
         if not slices:
             return None
         names = node.heading.names if names is None else names
@@ -155,7 +142,7 @@ class Compiler:
         name = self.dialect.full_name(schema, table)
         flags = []
         for key in keys:
-            terms = " AND ".join(f"{self.q(k)} = {self.dialect.typed_literal(python_scalar(key[k]), heading[k])}"
+            terms = " AND ".join(f"{self.q(k)} = {self.dialect.typed_literal(c.plain(key[k]), heading[k])}"
                                  for k in heading.primary_key)
             flags.append(f"CASE WHEN EXISTS (SELECT 1 FROM {name} WHERE {terms or '1 = 1'}) THEN 1 ELSE 0 END")
         return "SELECT " + ", ".join(flags)

@@ -169,15 +169,15 @@ def _from_mapping(mapping, heading) -> Condition:
     items = []
     for key, value in mapping.items():
         if key in heading.names:
-            items.append(Equals(key, _plain(value)))
+            items.append(Equals(key, plain(value)))
             continue
         path = parse_json_path(key, heading) if isinstance(key, str) else None
         if path is not None:
-            items.append(JsonEquals(path, None if value is None else path.literal_value(_plain(value))))
+            items.append(JsonEquals(path, None if value is None else path.literal_value(plain(value))))
     return simplify_and(tuple(items))
 
 
-def _plain(value):
+def plain(value):
     """numpy scalars -> Python values so literals render the same everywhere."""
     return value.item() if isinstance(value, np.generic) else value
 

@@ -56,7 +56,7 @@ def fetch_parts(expr, names, order_by=None, limit=None, offset=None):
     if expr.connection.query_cache is not None:
         yield cached_table(expr, names, order_by, limit, offset)
         return
-    slices = None if order_by or limit is not None or offset else Compiler(backend).split_sql(expr.node, names)
+    slices = None if order_by or limit is not None or offset else Compiler(backend).split_sql(expr.node, names, backend.table_slices)
     if slices:
         raw_parts = backend.fetch_split_parts(slices)
     else:

@@ -56,7 +56,8 @@ def tables(schema, conn):
 
 
 def _slices(query):
-    return Compiler(query.connection.backend).split_sql(query._node)
+    backend = query.connection.backend
+    return Compiler(backend).split_sql(query.node, slices=backend.table_slices)
 
 
 def _same(query):
