@@ -248,15 +248,18 @@ def main(argv=None):
                         "and backends not run now (to re-run one section)")
     args = parser.parse_args(argv)
     previous = json.load(open(args.json)) if args.merge and os.path.exists(args.json) else None
+    sections_redone = args.sections
     run = execute(args)
     if previous:
         redone = lambda r: r.get("section") in args.sections.split(",") and r["backend"] in args.backends  # noqa
         run.results = [r for r in previous["results"] if not redone(r)] + run.results
-        run.started = f"{previous['machine'].split('run started ')[-1].split(',')[0]}; sections {args.sections} " \
-                      f"re-run {run.started}"
-        args = argparse.Namespace(**{**previous["args"], "sections": previous["args"]["sections"]})
+        previous_machine = previous["machine"]
+        args = argparse.Namespace(**previous["args"])
     machine = (f"{platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
                f"run started {run.started}, took {run.seconds / 60:.1f} min")
+    if previous:
+        machine = f"{previous_machine}; then {sections_redone} re-run: started {run.started}, took " \
+                  f"{run.seconds / 60:.1f} min"
     with open(args.json, "w") as f:
         json.dump({"machine": machine, "args": vars(args), "results": run.results}, f, indent=1)
     text = report.markdown(run.results, vars(args), machine, os.path.dirname(args.out))
