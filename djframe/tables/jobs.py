@@ -61,7 +61,9 @@ executor_task = '' : varchar(255)
 index(status, priority, scheduled_time)
 """
 HEARTBEAT_TIMEOUT = 300  # s: the default of dj.config["jobs.heartbeat_timeout"]
-HEARTBEAT_COLUMNS = ("heartbeat_time", "executor_task")  # djframe's additions to the reference's layout
+HEARTBEAT_COLUMNS = {"heartbeat_time": None, "executor_task": ""}  # djframe's additions to the reference's
+# layout, and what a queue without them (declared by the reference) reads as
+WORKER_COLUMNS = ("host", "pid", "executor_task", "connection_id", "user", "reserved_time", "heartbeat_time")
 
 
 def jobs_table_name(target_table: str) -> str:
@@ -162,17 +164,15 @@ class Job(FreeTable):
         process ended) or 'silent' (no heartbeat within ``jobs.heartbeat_timeout``): the next refresh,
         or the next worker that finds nothing due, re-pends those."""
         import polars as pl
-        columns = [*self.primary_key, "host", "pid", *self._heartbeat_columns("executor_task"), "connection_id",
-                   "user", "reserved_time", *self._heartbeat_columns("heartbeat_time")]
-        rows = self.reserved.proj(*columns[len(self.primary_key):]).to_dicts(order_by=["reserved_time"])
+        present = [c for c in WORKER_COLUMNS if c in self.heading.names]
+        rows = self.reserved.proj(*present).to_dicts(order_by=["reserved_time"])
         sessions = self.connection.backend.live_sessions() if rows else None
         timeout = self.heartbeat_timeout
         cutoff = self._now() - dt.timedelta(seconds=timeout) if rows and timeout else None
         for row in rows:
-            row.setdefault("executor_task", "")
-            row.setdefault("heartbeat_time", None)
+            row.update({c: v for c, v in HEARTBEAT_COLUMNS.items() if c not in row})
             row["state"] = worker_state(row, sessions, cutoff)
-        names = [*columns, *(c for c in HEARTBEAT_COLUMNS if c not in columns), "state"]
+        names = [*self.primary_key, *WORKER_COLUMNS, "state"]
         return pl.DataFrame({name: [row[name] for row in rows] for name in names})
 
     # ----- the queue -------------------------------------------------------------------------
@@ -260,7 +260,7 @@ class Job(FreeTable):
 
     def _repend(self, jobs, now, **values) -> int:
         """Back to pending, due now, with no holder's heartbeat left on it."""
-        heartbeat = dict.fromkeys(self._heartbeat_columns("heartbeat_time"))
+        heartbeat = {"heartbeat_time": None} if self.has_heartbeat else {}
         return self._set(jobs, status="pending", scheduled_time=now, reserved_time=None, **heartbeat, **values)
 
     def pending_keys(self, restrictions=(), priority=None, limit=None) -> list[dict]:
@@ -354,15 +354,15 @@ class Job(FreeTable):
         self.drop_quick()
 
     # ----- heartbeats ------------------------------------------------------------------------
-    @property
+    @functools.cached_property
     def has_heartbeat(self) -> bool:
         """The queue has djframe's heartbeat columns (one the reference declared has not)."""
         return "heartbeat_time" in self.heading.names
 
-    @property
+    @functools.cached_property
     def heartbeat_timeout(self) -> float:
         """Seconds without a heartbeat after which a reservation counts as lost (``jobs.heartbeat_timeout``;
-        0 turns heartbeats off)."""
+        0 turns heartbeats off); read once per queue object (populate asks at every claim)."""
         return self.connection.config.get("jobs.heartbeat_timeout", HEARTBEAT_TIMEOUT)
 
     @property
@@ -375,9 +375,6 @@ class Job(FreeTable):
         """The heartbeat of this worker's populate loop: ``with jobs.heartbeat() as beat`` around the loop,
         ``with beat.holding(key, holder)`` around each make."""
         return Heartbeat(self)
-
-    def _heartbeat_columns(self, *names) -> list:
-        return [n for n in names if self.has_heartbeat]
 
     def _server_clock(self) -> dt.datetime:
         """The server's clock without a round trip: this host's clock plus the offset read once per session."""
@@ -409,16 +406,18 @@ class Job(FreeTable):
 
     def worker(self) -> dict:
         """Who reserves: host, pid, database session and user (asked of the server once per
-        connection: a forked worker has its own), code version and executor task."""
+        connection: a forked worker has its own), executor task (once per queue object: one per
+        populate call or Dask task) and code version."""
         backend = self.connection.backend
         session = (id(backend), getattr(backend, "reconnects", 0))  # a reconnected session has a new id
         if self._worker_of != session:
-            self._worker_of, self._worker_cache = session, {
-                "host": platform.node()[:255], "pid": os.getpid(), "connection_id": backend.connection_id(),
-                "user": backend.current_user()[:255]}
+            identity = {"host": platform.node()[:255], "pid": os.getpid(), "connection_id": backend.connection_id(),
+                        "user": backend.current_user()[:255]}
+            if self.has_heartbeat:
+                identity["executor_task"] = executor_task()[:255]
+            self._worker_of, self._worker_cache = session, identity
             self._clock_offset = backend.server_time() - dt.datetime.now()
-        task = {"executor_task": executor_task()[:255]} if self.has_heartbeat else {}
-        return {**self._worker_cache, "version": code_version(), **task}
+        return {**self._worker_cache, "version": code_version()}
 
     _worker_of = None
 
