@@ -21,6 +21,14 @@ from djframe.define.types import CoreType
 from djframe.backends.dialect import LINEAGE_TABLE, Dialect
 
 
+def single_array(column) -> pa.Array:
+    """One Arrow array for a column; a column of one chunk is that chunk (`combine_chunks` copies even
+    then: on a million-row insert that is a copy of every column)."""
+    if isinstance(column, pa.ChunkedArray):
+        return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    return column
+
+
 @dataclass(frozen=True)
 class ColumnInfo:
     """One column as the catalog reports it, before type reconstruction."""

@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from djframe.backends.base import single_array
 from djframe.errors import InvalidValueError, MissingAttributeError, UnknownAttributeError
 from djframe.define.types import FLOAT32_MAX, INTEGER_RANGES, decimal_limit
 
@@ -223,7 +224,7 @@ def conform(table, heading, table_name: str, backend, *, complete=True) -> pa.Ta
         attr = heading[name]
         column = table.column(name)
         if isinstance(column, pa.ChunkedArray):
-            column = column.combine_chunks()
+            column = single_array(column)
         array = convert_column(column, attr, table_name, backend, rows=table, heading=heading)
         array = fill_defaults(array, attr, table_name, backend, clock)
         arrays.append(array)
@@ -505,7 +506,7 @@ def _string_rules(attr) -> list:
               "Remove the \\x00 characters (PostgreSQL cannot store them), or use the bytes type.")]
     limit = attr.type.length
     if limit is not None:
-        rules.append((lambda v: len(v) <= limit, lambda a: pc.greater(pc.utf8_length(a), limit),
+        rules.append((lambda v: len(v) <= limit, lambda a: _longer_than(a, limit),
                       lambda v: f"a string of at most {limit} characters (got {len(v)})",
                       f"Shorten the value, or declare a longer {attr.type.kind}."))
     if attr.type.kind == "enum":
@@ -515,6 +516,14 @@ def _string_rules(attr) -> list:
                       lambda v: f"one of {list(allowed)}",
                       "Use one of the declared values, or add the value to the enum with alter()."))
     return rules
+
+
+def _longer_than(array: pa.Array, limit: int) -> pa.Array:
+    """Mask of values over `limit` characters; no UTF-8 decoding when no value has more bytes than that
+    (a character is at least one byte)."""
+    if (pc.max(pc.binary_length(array)).as_py() or 0) <= limit:
+        return pa.nulls(len(array), pa.bool_()).fill_null(False)
+    return pc.greater(pc.utf8_length(array), limit)
 
 
 def _check_rules(array: pa.Array, rules: list, where: str):
@@ -614,6 +623,9 @@ def _decimals(column, attr, where, backend):
     precision, scale = attr.type.args
     limit = decimal_limit(attr.type)
     expected = f"a decimal({precision},{scale}) with absolute value below {limit}"
+    converted = _decimal_column(column, precision, scale, limit)
+    if converted is not None:
+        return converted
     out = []
     for i, v in enumerate(_pylist(column)):
         if v is None:
@@ -630,6 +642,37 @@ def _decimals(column, attr, where, backend):
             raise _bad(where, (i, v), expected, "Declare a wider decimal if such values are valid.")
         out.append(q)
     return pa.array(out, pa.decimal128(precision, scale))
+
+
+def _decimal_column(column, precision: int, scale: int, limit) -> pa.Array | None:
+    """Decimal and integer Arrow columns as whole columns: rounded half to even (as `Decimal.quantize`
+    rounds), range-checked and cast by Arrow kernels. None when the column needs the per-value path:
+    other input types, or a value out of range (that path names it)."""
+    if not isinstance(column, pa.Array) or precision > 38:
+        return None
+    target = pa.decimal128(precision, scale)
+    if pa.types.is_integer(column.type):
+        try:
+            magnitude = pc.abs_checked(column)
+        except pa.ArrowInvalid:  # the most negative int64
+            return None
+        if limit < 2 ** 63 and pc.any(pc.greater_equal(magnitude, pa.scalar(int(limit), pa.int64()))).as_py():
+            return None
+        return column.cast(pa.decimal128(38, 0)).cast(target)
+    if not pa.types.is_decimal128(column.type):
+        return None
+    try:
+        rounded = column if column.type.scale <= scale else pc.round(column, scale, round_mode="half_to_even")
+    except pa.ArrowInvalid:  # rounding up needs a digit the input type has not
+        return None
+    digits = precision - scale  # the target's integer digits; rounding adds at most one to the input's
+    if column.type.precision - column.type.scale >= digits:
+        bound_type = pa.decimal128(digits + 1 + rounded.type.scale, rounded.type.scale)
+        if bound_type.precision > 38:
+            return None
+        if pc.any(pc.greater_equal(pc.abs(rounded), pa.scalar(decimal.Decimal(int(limit)), bound_type))).as_py():
+            return None
+    return rounded.cast(target)
 
 
 def _uuids(column, attr, where, backend):

@@ -7,6 +7,7 @@ import json
 
 import pyarrow as pa
 
+from djframe.backends.base import single_array
 from djframe.codecs.pipeline import ColumnContext, binary_array, current_session
 from djframe.codecs.registry import resolve_chain
 from djframe.define.heading import Attribute
@@ -69,7 +70,7 @@ def row_keys(rows, heading, backend, where) -> list:
     for k in names:
         column = rows.column(k)
         if isinstance(column, pa.ChunkedArray):
-            column = column.combine_chunks()
+            column = single_array(column)
         columns.append(convert_column(column, heading[k], table_name, backend).to_pylist())
     return [dict(zip(names, values)) for values in zip(*columns)] if names else [{}] * rows.num_rows
 
@@ -77,7 +78,7 @@ def row_keys(rows, heading, backend, where) -> list:
 def _python_values(column) -> list:
     """Codec input values; Arrow list columns of numbers become numpy arrays, not lists."""
     if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
+        column = single_array(column)
     if not isinstance(column, pa.Array):
         return list(column)
     t = column.type

@@ -16,6 +16,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from djframe.backends.base import single_array
+
 BATCH_BYTES = 64 << 20  # TSV is built in slices of about this many input bytes
 NULL_MARK = pa.scalar("\\N", pa.large_string())
 _TSV_ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"), ("\0", "\\0"))
@@ -65,7 +67,7 @@ def tsv_text(column: pa.Array) -> pa.Array:
 
 def _tsv_chunk(table: pa.Table) -> memoryview:
     """One slice of the table as TSV bytes: columns joined by tab, each row ending in a newline."""
-    columns = [tsv_text(c.combine_chunks()) for c in table.columns]
+    columns = [tsv_text(single_array(c)) for c in table.columns]
     columns[-1] = pc.binary_join_element_wise(columns[-1], pa.scalar("", pa.large_string()),
                                               pa.scalar("\n", pa.large_string()))
     lines = pc.binary_join_element_wise(*columns, pa.scalar("\t", pa.large_string())) if len(columns) > 1 \

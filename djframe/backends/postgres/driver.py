@@ -23,7 +23,7 @@ from djframe import errors
 from djframe.define.heading import Attribute
 from djframe.define.spec import ForeignKeySpec, IndexSpec, TableSpec
 from djframe.define.types import CoreType
-from djframe.backends.base import Backend, ColumnInfo
+from djframe.backends.base import Backend, ColumnInfo, single_array
 from djframe.backends.postgres.dialect import PostgresDialect
 
 _INVALID_VALUE = {"23514", "22003", "22P02", "22001", "22007", "22008", "22P03"}
@@ -273,7 +273,7 @@ class PostgresBackend(Backend):
         """Arrow types binary COPY writes straight into our column types."""
         t = attribute.type
         if isinstance(column, pa.ChunkedArray):
-            column = column.combine_chunks()
+            column = single_array(column)
         if t.kind == "uint64":
             return column.cast(pa.decimal128(20, 0))
         if t.kind == "uuid":
@@ -308,7 +308,8 @@ class PostgresBackend(Backend):
                 pass  # aborted transaction: the rollback removes the table
 
     def ingest_is_one_statement(self, data, skip_duplicates=False, replace=False) -> bool:
-        return self.is_small_batch(data)
+        """A small batch is one INSERT; a plain bulk load is one COPY (no staging table)."""
+        return self.is_small_batch(data) or not (skip_duplicates or replace)
 
     def insert_select(self, schema, table, names, select_sql, *, skip_duplicates=False, replace=False,
                       primary_key=()) -> int:
