@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import io
 import pstats
 import statistics
 import time
@@ -35,7 +34,6 @@ def profiled(fn, profile: cProfile.Profile) -> float:
 def show(profile: cProfile.Profile, total: float, limit: int, strip: str):
     """The top functions by cumulative time (share of `total`), and own time summed per file."""
     stats = pstats.Stats(profile)
-    width = max(len(strip), 1)
     rows = []
     for (file, line, name), (cc, nc, tt, ct, callers) in stats.stats.items():
         rows.append((ct, tt, nc, f"{file.split(strip, 1)[-1] if strip in file else file}:{line}({name})"))
@@ -49,7 +47,6 @@ def show(profile: cProfile.Profile, total: float, limit: int, strip: str):
     print(f"\n{'own s':>8} {'share':>6}  file (own time, all calls)")
     for key, tt in sorted(by_file.items(), key=lambda kv: -kv[1])[:20]:
         print(f"{tt:8.3f} {tt / total:6.1%}  {key}")
-    del width
 
 
 def insert(args):
