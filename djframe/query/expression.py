@@ -24,7 +24,7 @@ from djframe.define.heading import Heading
 from djframe.query import conditions as c
 from djframe.query import nodes as n
 from djframe.query.compile import Compiler, order_spec, split_direction
-from djframe.query.fetch import FetchMethods, stream_batches, to_dicts
+from djframe.query.fetch import FetchMethods, bound_statement, stream_batches, to_dicts
 from djframe.query.headings import determines, join_heading, plan_projection, union_heading
 from djframe.query.universal import Top, U, as_expression
 from djframe.query.usersql import attributes_in
@@ -86,6 +86,10 @@ class QueryExpression(FetchMethods):
     # ----- restriction -----------------------------------------------------------------------
     def restrict(self, cond, semantic_check=True) -> "QueryExpression":
         """Rows that satisfy `cond` (dict, SQL string, list = OR, AndList, Not, query, Top, bool)."""
+        if type(cond) is dict and cond:  # a key: the per-call hot path, built directly
+            heading = self.heading
+            if all(name in heading for name in cond):
+                return self._derive(n.RestrictNode(heading, self._node, equalities(cond)))
         if isinstance(cond, Top):
             return self._top(cond)
         if isinstance(cond, (list, tuple, c.AndList)) and any(isinstance(x, Top) for x in cond):
@@ -237,8 +241,13 @@ class QueryExpression(FetchMethods):
         return int(self.connection.read_rows(sql)[0][0])
 
     def __bool__(self):
-        sql = Compiler(self.connection.backend).exists_sql(self._node)
-        return bool(self.connection.read_rows(sql))
+        connection = self.connection
+        backend = connection.backend
+        if connection.query_cache is None:  # the cache keys results by statement text: no parameters
+            bound = bound_statement(self._node, backend.dialect, ("exists",), exists_statement)
+            if bound is not None:
+                return bool(backend.fetch_rows(*bound))
+        return bool(connection.read_rows(Compiler(backend).exists_sql(self._node)))
 
     def __contains__(self, item):
         """``item in q`` is ``bool(q & item)``: item may be any restriction (a key dict, a query...)."""
@@ -268,6 +277,17 @@ class QueryExpression(FetchMethods):
 
     def __str__(self):
         return self.preview()
+
+
+def equalities(key: dict) -> c.Condition:
+    """The AND of ``attribute = value`` of a dict whose keys are all attributes (as make_condition
+    gives it, without its general normalising)."""
+    items = tuple(c.Equals(name, c.plain(value)) for name, value in key.items())
+    return items[0] if len(items) == 1 else c.AllOf(items)
+
+
+def exists_statement(compiler: Compiler, node: n.Node) -> str:
+    return compiler.exists_sql(node)
 
 
 def base_table(connection, schema: str, table: str) -> QueryExpression:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -18,6 +19,8 @@ import pyarrow.compute as pc
 from djframe.backends.base import unify_chunks
 from djframe.codecs.blob import honours_squeeze
 from djframe.errors import DataJointError
+from djframe.query import conditions as c
+from djframe.query import nodes as n
 from djframe.query.compile import Compiler, order_spec
 
 
@@ -264,12 +267,156 @@ def to_arrays(table: pa.Table, heading, connection=None):
 
 
 def require_one(table: pa.Table, what: str):
-    if table.num_rows != 1:
-        if table.num_rows == 0:
+    require_count(table.num_rows, what)
+
+
+def require_count(rows: int, what: str):
+    if rows != 1:
+        if rows == 0:
             raise DataJointError(f"fetch1 requires exactly one row, but {what} is empty. Check the restriction, "
                                  "or use to_dicts() where no row is possible.")
-        raise DataJointError(f"fetch1 should only return one row, but {what} has {table.num_rows} rows; "
+        raise DataJointError(f"fetch1 should only return one row, but {what} has {rows} rows; "
                              "restrict it further or use to_dicts().")
+
+
+# ----- small results: the driver's rows, converted by the heading in Python ------------------------
+def small_rows(expr, names=None, limit=None) -> list[dict] | None:
+    """The rows of a result known to be small (fetch1, a key lookup), straight from the driver on
+    the open session and converted by the heading in Python: for one row, building Arrow columns
+    costs far more than the row. The values are those the frames path gives (same types, decoded
+    codecs). None where it does not apply: the query cache is on, the backend has no row path, or
+    a column is computed or of a native type (their types come from the server)."""
+    connection = expr.connection
+    backend = connection.backend
+    fetch_values = getattr(backend, "fetch_values", None)
+    if connection.query_cache is not None or fetch_values is None:
+        return None
+    heading = expr.heading
+    names = heading.names if names is None else names
+    attributes = [heading[name] for name in names]
+    if any(a.expression is not None or a.type.kind == "native" for a in attributes):
+        return None
+    node = expr.node
+    bound = bound_statement(node, backend.dialect, ("select", tuple(names), limit),
+                            lambda compiler, sub: compiler.sql(sub, names, (), limit))
+    sql, params = bound if bound is not None else (Compiler(backend).sql(node, names, (), limit), None)
+    rows = fetch_values(sql, params, attributes)
+    columns = decoded_columns(rows, attributes, connection)
+    return [dict(zip(names, row)) for row in (zip(*columns) if columns is not None else rows)]
+
+
+def decoded_columns(rows: list, attributes, connection) -> list | None:
+    """The columns of `rows` with uuid, json and codec values decoded as `decode_column` does for
+    the frames path; None when no column needs decoding (the rows are the result)."""
+    if not rows or not any(a.type.kind in ("uuid", "json", "codec") for a in attributes):
+        return None
+    return [decode_column(list(values), attribute, connection)
+            for values, attribute in zip(zip(*rows), attributes)]
+
+
+# ----- key lookups: one statement per (table, key names), values bound -------------------------
+# A restriction of a base table by equalities (``T & key``) compiles to the same text for every key
+# but its literals. The text is compiled once, with a sentinel value in place of each literal, and
+# kept; a lookup then only puts its values in (bound parameters where the dialect binds that kind,
+# escaped literals otherwise). Templates hang off the heading object the catalog cache hands out:
+# `Connection.forget()` (and the schema-change paths that call it) replace that object, so a table
+# changed by DDL never meets a template of its old heading.
+_TEMPLATES: dict[int, tuple] = {}  # id(heading) -> (weakref to the heading, {shape: Template or None})
+_SENTINEL_INT = -7_390_246_118_502_331_000  # + i: no real key is that, and its text is unique
+_STRING_KINDS = frozenset({"char", "varchar", "text"})
+
+
+class Template:
+    """A compiled statement cut at its key literals: pieces[0] v0 pieces[1] v1 ... pieces[-1]."""
+
+    __slots__ = ("pieces", "attributes", "dialect")
+
+    def __init__(self, pieces, attributes, dialect):
+        self.pieces, self.attributes, self.dialect = pieces, attributes, dialect
+
+    def bind(self, values) -> tuple[str, list | None]:
+        """(statement, parameters) for these values: the dialect's bound kinds as parameters."""
+        d, pieces = self.dialect, self.pieces
+        out, params = [pieces[0]], []
+        for attribute, value, piece in zip(self.attributes, values, pieces[1:]):
+            if attribute.type.kind in d.bound_key_kinds:
+                out.append(d.param_marker(len(params)))
+                params.append(value)
+            else:
+                out.append(d.typed_literal(value, attribute))
+            out.append(piece)
+        return "".join(out), params or None
+
+
+def key_lookup(node) -> tuple | None:
+    """(attribute names, values) of a base table restricted by equalities with plain int or str
+    values (what a key dict gives), else None."""
+    if type(node) is not n.RestrictNode or type(node.child) is not n.TableNode:
+        return None
+    condition = node.condition
+    items = condition.items if type(condition) is c.AllOf else (condition,)
+    names, values = [], []
+    for item in items:
+        if type(item) is not c.Equals or type(item.value) not in (int, str):
+            return None
+        names.append(item.attribute)
+        values.append(item.value)
+    return tuple(names), values
+
+
+def bound_statement(node, dialect, purpose: tuple, compile_node) -> tuple[str, list | None] | None:
+    """(statement, parameters) of a key lookup from its cached template; None when `node` is not a
+    key lookup or its statement cannot be templated. `compile_node(compiler, node)` compiles it;
+    `purpose` names what it compiles (part of the cache key)."""
+    lookup = key_lookup(node)
+    if lookup is None:
+        return None
+    names, values = lookup
+    heading = node.child.heading  # the catalog's object: a new one after DDL
+    entry = _TEMPLATES.get(id(heading))
+    if entry is None or entry[0]() is not heading:
+        entry = _TEMPLATES[id(heading)] = (weakref.ref(heading, _forget_heading(id(heading))), {})
+    shape = (dialect, node.child.schema, node.child.table, names, purpose)
+    templates = entry[1]
+    if shape not in templates:
+        templates[shape] = _template(node, names, dialect, compile_node)
+    template = templates[shape]
+    return None if template is None else template.bind(values)
+
+
+def _forget_heading(key: int):
+    def forget(_):
+        entry = _TEMPLATES.get(key)
+        if entry is not None and entry[0]() is None:
+            del _TEMPLATES[key]
+    return forget
+
+
+def _template(node, names, dialect, compile_node) -> Template | None:
+    """The node compiled with a sentinel in place of each value, cut at the sentinels' literals;
+    None when a key's kind has no sentinel or a sentinel's text is not found exactly once."""
+    heading = node.child.heading
+    attributes = tuple(heading[name] for name in names)
+    sentinels = []
+    for i, attribute in enumerate(attributes):
+        kind = attribute.type.kind
+        if attribute.type.is_integer:
+            sentinels.append(_SENTINEL_INT + i)
+        elif kind in _STRING_KINDS:
+            sentinels.append(f"djf\x01key{i}\x02")
+        else:
+            return None
+    equalities = tuple(c.Equals(name, value) for name, value in zip(names, sentinels))
+    condition = equalities[0] if len(equalities) == 1 else c.AllOf(equalities)
+    sql = compile_node(Compiler(dialect), n.RestrictNode(node.heading, node.child, condition))
+    pieces = []
+    for attribute, sentinel in zip(attributes, sentinels):
+        literal = dialect.typed_literal(sentinel, attribute)
+        if sql.count(literal) != 1:
+            return None
+        head, sql = sql.split(literal)
+        pieces.append(head)
+    return Template(tuple(pieces) + (sql,), attributes, dialect)
 
 
 class FetchMethods:
@@ -371,9 +518,13 @@ class FetchMethods:
         names = None
         if attrs:
             names = list(dict.fromkeys(x for a in attrs for x in (self.primary_key if a == "KEY" else [a])))
-        table = self._arrow(names, limit=2)
-        require_one(table, self._describe_self())
-        row = to_dicts(table, self.heading, self.connection)[0]
+        rows = small_rows(self, names, limit=2)
+        if rows is None:
+            table = self._arrow(names, limit=2)
+            require_one(table, self._describe_self())
+            rows = to_dicts(table, self.heading, self.connection)
+        require_count(len(rows), self._describe_self())
+        row = rows[0]
         if not attrs:
             return row
         values = tuple({k: row[k] for k in self.primary_key} if a == "KEY" else row[a] for a in attrs)

@@ -11,11 +11,14 @@ schema names live in ``"~djframe_schemas"``. Types SQLite cannot hold exactly
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import decimal
 import hashlib
 import sqlite3
 from itertools import chain
 from operator import itemgetter
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -55,6 +58,16 @@ class SQLiteBackend(Backend):
             return self.conn.execute(sql, params or ()).fetchall()
         except sqlite3.Error as e:
             raise self.translate_error(e, sql) from None
+
+    def fetch_values(self, sql: str, params, attributes) -> list[tuple]:
+        """A small result as the Python values of the attributes' Arrow types (what `from_storage`
+        makes of a fetched column), converted row by row: text back to dates, decimals, uint64."""
+        rows = self.fetch_rows(sql, params)
+        converters = [_PYTHON_VALUE.get(a.type.storage.kind) for a in attributes]
+        if not rows or not any(converters):
+            return rows
+        return [tuple(v if f is None or v is None else f(v, a) for v, f, a in zip(row, converters, attributes))
+                for row in rows]
 
     def run_query(self, sql, args=()):
         try:
@@ -315,6 +328,26 @@ def _md5_text(text) -> str | None:
     if text is None:
         return None
     return hashlib.md5(text.encode() if isinstance(text, str) else bytes(text)).hexdigest()
+
+
+def shortest_float32(value: float) -> float:
+    """A stored 32-bit float as the Python float its shortest text means (as the frames path gives)."""
+    return float(str(np.float32(value)))
+
+
+def _decimal(value, attribute: Attribute) -> decimal.Decimal:
+    return decimal.Decimal(str(value)).quantize(decimal.Decimal(1).scaleb(-attribute.type.args[1]))
+
+
+_PYTHON_VALUE = {  # stored value -> the Python value of the attribute's Arrow type (None: as stored)
+    "uint64": lambda v, a: int(v),
+    "float32": lambda v, a: shortest_float32(v),
+    "float64": lambda v, a: float(v),
+    "bool": lambda v, a: bool(v),
+    "decimal": _decimal,
+    "date": lambda v, a: dt.date.fromisoformat(v),
+    "datetime": lambda v, a: dt.datetime.fromisoformat(v),
+}
 
 
 def _names(cur: sqlite3.Cursor) -> list[str]:
