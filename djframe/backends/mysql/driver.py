@@ -14,6 +14,7 @@ into a warning, the warnings are read back and raised.
 from __future__ import annotations
 
 import contextlib
+import decimal
 import itertools
 import os
 import re
@@ -135,6 +136,20 @@ class MySQLBackend(Backend):
 
     def fetch_rows(self, sql: str, params=None) -> list[tuple]:
         return self._run(sql, params, fetch=True)
+
+    def fetch_values(self, sql: str, params, attributes) -> list[tuple]:
+        """A small result on the pymysql session (connectorx would open a connection for it) as the
+        Python values of the attributes' Arrow types, as `from_storage` makes them: FLOAT columns
+        sent exactly, UUIDs as text."""
+        floats = {a.name for a in attributes if a.type.storage.kind == "float32"}
+        if floats:
+            sql = self.dialect.exact_floats_sql(sql, [a.name for a in attributes], floats)
+        rows = self._run(sql, params, fetch=True)
+        converters = [_PYTHON_VALUE.get(a.type.storage.kind) for a in attributes]
+        if not rows or not any(converters):
+            return rows
+        return [tuple(v if f is None or v is None else f(v, a) for v, f, a in zip(row, converters, attributes))
+                for row in rows]
 
     def _use_connectorx(self, sql: str) -> bool:
         """connectorx sees only committed data, rounds decimals to (38, 10) and panics on NULL-typed columns."""
@@ -570,6 +585,24 @@ def _uuid_bytes(arr: pa.Array) -> pa.Array:
     """Canonical UUID strings (as validated) -> 16 raw bytes each, RFC byte order."""
     text = pl.from_arrow(arr.cast(pa.large_string())).str.replace_all("-", "", literal=True)
     return text.str.decode("hex").to_arrow().cast(pa.binary())
+
+
+def _decimal(value, attribute: Attribute) -> decimal.Decimal:
+    return decimal.Decimal(str(value)).quantize(decimal.Decimal(1).scaleb(-attribute.type.args[1]))
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, (bytes, bytearray)) else str(value)
+
+
+_PYTHON_VALUE = {  # pymysql value -> the Python value of the attribute's Arrow type (None: as given)
+    "float32": lambda v, a: float(str(np.float32(v))),  # shortest text of the 32-bit value
+    "float64": lambda v, a: float(v),
+    "bool": lambda v, a: bool(v),
+    "decimal": _decimal,
+    "uuid": lambda v, a: str(uuid.UUID(bytes=bytes(v))) if isinstance(v, (bytes, bytearray)) else str(v),
+    "json": lambda v, a: _text(v),
+}
 
 
 def _field_type(field) -> pa.DataType:
