@@ -280,7 +280,10 @@ def require_count(rows: int, what: str):
 
 
 # ----- small results: the driver's rows, converted by the heading in Python ------------------------
-def small_rows(expr, names=None, limit=None) -> list[dict] | None:
+SMALL_LIMIT = 1000  # rows a LIMIT may ask for and still be read as rows: past this, Arrow columns pay
+
+
+def small_rows(expr, names=None, order_by=None, limit=None, offset=None) -> list[dict] | None:
     """The rows of a result known to be small (fetch1, a key lookup), straight from the driver on
     the open session and converted by the heading in Python: for one row, building Arrow columns
     costs far more than the row. The values are those the frames path gives (same types, decoded
@@ -294,15 +297,27 @@ def small_rows(expr, names=None, limit=None) -> list[dict] | None:
     heading = expr.heading
     names = heading.names if names is None else names
     attributes = [heading[name] for name in names]
-    if any(a.expression is not None or a.type.kind == "native" for a in attributes):
+    if not names or any(a.expression is not None or a.type.kind == "native" for a in attributes):
         return None
-    node = expr.node
-    bound = bound_statement(node, backend.dialect, ("select", tuple(names), limit),
-                            lambda compiler, sub: compiler.sql(sub, names, (), limit))
-    sql, params = bound if bound is not None else (Compiler(backend).sql(node, names, (), limit), None)
+    node, order, offset = expr.node, order_spec(order_by), offset or 0
+
+    def compile_node(compiler, sub):
+        return compiler.sql(sub, names, order, limit, offset)
+
+    bound = bound_statement(node, backend.dialect, ("select", tuple(names), order, limit, offset), compile_node)
+    sql, params = bound if bound is not None else (compile_node(Compiler(backend), node), None)
     rows = fetch_values(sql, params, attributes)
     columns = decoded_columns(rows, attributes, connection)
     return [dict(zip(names, row)) for row in (zip(*columns) if columns is not None else rows)]
+
+
+def is_small(expr, limit) -> bool:
+    """A result known to be small: an explicit small LIMIT, or a restriction by the full primary key."""
+    if limit is not None:
+        return limit <= SMALL_LIMIT
+    lookup = key_lookup(expr.node)
+    key = expr.node.child.heading.primary_key if lookup is not None else ()
+    return bool(key) and set(key) <= set(lookup[0])
 
 
 def decoded_columns(rows: list, attributes, connection) -> list | None:
@@ -452,6 +467,9 @@ class FetchMethods:
 
     @honours_squeeze
     def to_dicts(self, *, order_by=None, limit=None, offset=None, squeeze=False):
+        rows = small_rows(self, None, order_by, limit, offset) if is_small(self, limit) else None
+        if rows is not None:
+            return rows
         return to_dicts(self._arrow(None, order_by, limit, offset), self.heading, self.connection)
 
     @honours_squeeze
@@ -469,6 +487,9 @@ class FetchMethods:
 
     def keys(self, *, order_by=None, limit=None, offset=None):
         """The primary-key values as a list of dicts."""
+        rows = small_rows(self, self.primary_key, order_by, limit, offset) if is_small(self, limit) else None
+        if rows is not None:
+            return rows
         return to_dicts(self._arrow(self.primary_key, order_by, limit, offset), self.heading, self.connection)
 
     def iter_batches(self, batch_rows=65536, format="arrow"):

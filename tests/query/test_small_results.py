@@ -209,3 +209,17 @@ def test_lookups_inside_a_transaction_see_its_writes(keyed, conn):
         assert bool(keyed & {"name": "t", "n": 1})
         assert (keyed & {"name": "t", "n": 1}).fetch1("big") is None
     assert bool(keyed & {"name": "t", "n": 1})
+
+
+def test_to_dicts_and_keys_of_small_results_match_the_frames_path(everything, conn, monkeypatch):
+    whole, second = frames(everything()), frames(everything & {"id": 2})
+    if hasattr(conn.backend, "fetch_values"):  # then none of these may read frames
+        monkeypatch.setattr(conn.backend, "fetch_parts", lambda *a, **k: (_ for _ in ()).throw(AssertionError()))
+    assert_same_rows(everything.to_dicts(limit=10), whole)
+    assert_same_rows(everything.head(), whole)
+    assert [r["id"] for r in everything.tail(2)] == [2, 3]
+    assert everything.keys(order_by="KEY DESC", limit=2) == [{"id": 3}, {"id": 2}]
+    assert [r["id"] for r in everything.to_dicts(order_by="id", limit=1, offset=1)] == [2]
+    assert_same_rows((everything & {"id": 2}).to_dicts(), second)
+    assert_same_rows((everything & {"id": 2}).fetch(as_dict=True), second)
+    assert (everything & {"id": 2}).keys() == [{"id": 2}] and (everything & {"id": 9}).to_dicts() == []
