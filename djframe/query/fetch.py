@@ -391,7 +391,7 @@ def bound_statement(node, dialect, purpose: tuple, compile_node) -> tuple[str, l
     entry = _TEMPLATES.get(id(heading))
     if entry is None or entry[0]() is not heading:
         entry = _TEMPLATES[id(heading)] = (weakref.ref(heading, _forget_heading(id(heading))), {})
-    shape = (dialect, node.child.schema, node.child.table, names, purpose)
+    shape = (id(dialect), node.child.schema, node.child.table, names, purpose)  # a template holds its dialect
     templates = entry[1]
     if shape not in templates:
         templates[shape] = _template(node, names, dialect, compile_node)
