@@ -297,7 +297,10 @@ def small_rows(expr, names=None, order_by=None, limit=None, offset=None) -> list
     heading = expr.heading
     names = heading.names if names is None else names
     attributes = [heading[name] for name in names]
-    if not names or any(a.expression is not None or a.type.kind == "native" for a in attributes):
+    for a in attributes:
+        if a.expression is not None or a.type.kind == "native":
+            return None
+    if not names:
         return None
     node, order, offset = expr.node, order_spec(order_by), offset or 0
 
@@ -544,7 +547,8 @@ class FetchMethods:
             table = self._arrow(names, limit=2)
             require_one(table, self._describe_self())
             rows = to_dicts(table, self.heading, self.connection)
-        require_count(len(rows), self._describe_self())
+        if len(rows) != 1:
+            require_count(len(rows), self._describe_self())
         row = rows[0]
         if not attrs:
             return row
