@@ -70,9 +70,10 @@ def test_a_stopped_worker_s_key_is_made_by_another_once_its_heartbeat_is_silent(
         assert (Result & {"source_id": 0}).fetch1("worker") == survivor.pid
     finally:
         victim.send_signal(signal.SIGCONT)
-    late = outcome(victim)  # resumed, it fails to insert the key made meanwhile: made once, by the survivor
-    assert late["success_count"] == 0 and [k for k, _ in late["errors"]] == [{"source_id": 0}]
-    assert "Duplicate" in late["errors"][0][1]
+    late = outcome(victim)  # resumed, it skips the key made meanwhile (stopped before its make began) or
+    assert late["success_count"] == 0  # fails to insert it (stopped inside): made once, by the survivor
+    assert late["errors"] == [] or ([k for k, _ in late["errors"]] == [{"source_id": 0}]
+                                    and "Duplicate" in late["errors"][0][1])
     assert len(Result.jobs) == 0 and len(Result.Piece & {"source_id": 0}) == 2
 
 
