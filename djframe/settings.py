@@ -59,6 +59,7 @@ KEYS = {
     "jobs.auto_refresh": (True, "bool", None),
     "jobs.keep_completed": (False, "bool", None),
     "jobs.stale_timeout": (3600, "int", (0, None)),
+    "jobs.heartbeat_timeout": (300, "int", (0, None)),  # s without a heartbeat before a reservation is re-pended; 0: off
     "jobs.default_priority": (5, "int", (0, 127)),  # the queue's priority column is int8 (the reference's layout)
     "jobs.version_method": (None, "choice", ("git", "none")),
     "jobs.allow_new_pk_fields_in_computed_tables": (False, "bool", None),
