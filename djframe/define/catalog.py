@@ -51,7 +51,9 @@ def load_table_spec(backend, schema: str, table: str, *, foreign_keys=None, line
     """Read one table's definition back from the catalog."""
     columns = backend.columns(schema, table)
     if not columns:
-        raise MissingTableError(f"Table `{schema}`.`{table}` is not declared in the database.")
+        raise MissingTableError(f"Table `{schema}`.`{table}` is not declared in the database. Declare it first "
+                                "(its class under a dj.Schema), or check the names: schema.list_tables() lists "
+                                "the tables there are.")
     if lineage is None:
         lineage = backend.read_lineage(schema)
     if foreign_keys is None:
