@@ -162,8 +162,13 @@ class AutoPopulate:
         holds (session `holder`) or record its error. Returns (made, error). Every populate path
         (here, forked workers, Dask tasks) makes its keys through this."""
         started, clock = dt.datetime.now(), time.perf_counter()
+        held = {}
+
+        def complete_job():  # inside the make's transaction: the result and the job's end land together
+            held["job"] = jobs.finish(key, holder, time.perf_counter() - clock)
+
         try:
-            error = self._populate1(key, make_kwargs)
+            error = self._populate1(key, make_kwargs, complete_job if jobs is not None else None)
         except (KeyboardInterrupt, SystemExit) as e:
             if jobs is not None:
                 jobs.finish(key, holder, error=f"{type(e).__name__}: {e or 'interrupted'}",
@@ -173,8 +178,10 @@ class AutoPopulate:
         made = error is None and not getattr(self, "_skipped", False)
         if jobs is not None:
             text = None if error is None else f"{type(error).__name__}: {error}"
-            if not jobs.finish(key, holder, duration, error=text,
-                               error_stack=getattr(error, "__traceback_text__", None)):
+            if "job" not in held:  # a failed make, or a key found made already: ended on its own
+                held["job"] = jobs.finish(key, holder, duration, error=text,
+                                          error_stack=getattr(error, "__traceback_text__", None))
+            if not held["job"]:
                 logger.warning("The job of %s for %s was taken away while it was made (its worker looked dead); "
                                "left as it is.", self.class_name, key)
         if made:
@@ -192,20 +199,20 @@ class AutoPopulate:
             microsecond=started.microsecond // 1000 * 1000), "_job_duration": duration,
             "_job_version": code_version()}, where, heading=heading)
 
-    def _populate1(self, key, make_kwargs):
+    def _populate1(self, key, make_kwargs, before_commit=None):
         """Run make for one key in its own transaction; return the exception or None.
         self.upstream serves this key meanwhile (one trace for all phases of a tripartite make)."""
         self._upstream_key, self._upstream = dict(key), None
         try:
-            return self._run_make(key, make_kwargs)
+            return self._run_make(key, make_kwargs, before_commit)
         finally:
             self._upstream_key = self._upstream = None
 
-    def _run_make(self, key, make_kwargs):
+    def _run_make(self, key, make_kwargs, before_commit=None):
         form = self._make_form()
         if form != "tripartite":
             make = self._make_tuples if form == "legacy" else self.make
-            return self._in_transaction(key, lambda: make(dict(key), **make_kwargs))
+            return self._in_transaction(key, lambda: make(dict(key), **make_kwargs), before_commit)
         try:  # the tripartite form fetches and computes outside any transaction
             fetched = self.make_fetch(dict(key), **make_kwargs)
             computed = self.make_compute(dict(key), *fetched)
@@ -220,10 +227,11 @@ class AutoPopulate:
                                      "computing; populate again.")
             self.make_insert(dict(key), *computed)
 
-        return self._in_transaction(key, insert)
+        return self._in_transaction(key, insert, before_commit)
 
-    def _in_transaction(self, key, body):
-        """Skip a key already done; run body in one transaction; roll back and return any exception."""
+    def _in_transaction(self, key, body, before_commit=None):
+        """Skip a key already done; run body (then `before_commit`, e.g. ending the key's job) in one
+        transaction; roll back and return any exception."""
         connection = self.connection
         connection.start_transaction()
         started = time.time()
@@ -239,6 +247,8 @@ class AutoPopulate:
             try:
                 body()
                 versions.after_make(self, key)  # code version and upstream digests, in this transaction
+                if before_commit is not None:
+                    before_commit()
             finally:
                 connection._populating, connection._making = False, None
         except (KeyboardInterrupt, SystemExit):

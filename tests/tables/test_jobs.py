@@ -107,6 +107,27 @@ def test_errors_are_recorded_and_not_retried(pipeline):
     assert Analysis.populate(reserve_jobs=True)["success_count"] == 1 and len(Analysis()) == 6
 
 
+def test_a_made_key_and_the_end_of_its_job_are_one_transaction(pipeline, monkeypatch):
+    """No window in which a key is made but its job still reserved (and one commit less per key);
+    a failed make ends its job after the rollback, in its own statement."""
+    from djframe.tables.jobs import Job
+    Subject, Analysis = pipeline
+    Subject.update1({"subject_id": 3, "weight": -1.0})
+    seen = []
+    finish = Job.finish
+
+    def spy(self, key, holder, duration=None, error=None, error_stack=None):
+        seen.append((key["subject_id"], error is None, self.connection.in_transaction))
+        return finish(self, key, holder, duration, error=error, error_stack=error_stack)
+
+    monkeypatch.setattr(Job, "finish", spy)
+    result = Analysis.populate(reserve_jobs=True, suppress_errors=True)
+    assert result["success_count"] == 5
+    assert sorted(seen) == [(1, True, True), (2, True, True), (3, False, False), (4, True, True),
+                            (5, True, True), (6, True, True)]
+    assert len(Analysis.jobs.reserved) == 0 and len(Analysis.jobs.errors) == 1
+
+
 def test_an_unsuppressed_error_is_raised_and_recorded(pipeline):
     Subject, Analysis = pipeline
     Subject.update1({"subject_id": 1, "weight": -5.0})
