@@ -167,8 +167,11 @@ class AutoPopulate:
         def complete_job():  # inside the make's transaction: the result and the job's end land together
             held["job"] = jobs.finish(key, holder, time.perf_counter() - clock)
 
+        # a kept job records its completion time, which inside a transaction would read as the
+        # transaction's start on PostgreSQL (now()): kept jobs end after the commit
+        in_transaction = jobs is not None and not jobs.connection.config["jobs.keep_completed"]
         try:
-            error = self._populate1(key, make_kwargs, complete_job if jobs is not None else None)
+            error = self._populate1(key, make_kwargs, complete_job if in_transaction else None)
         except (KeyboardInterrupt, SystemExit) as e:
             if jobs is not None:
                 jobs.finish(key, holder, error=f"{type(e).__name__}: {e or 'interrupted'}",
