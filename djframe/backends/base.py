@@ -13,7 +13,9 @@ import contextlib
 import datetime as dt
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from djframe.define.heading import Attribute
 from djframe.define.spec import ForeignKeySpec, IndexSpec, TableSpec
@@ -27,6 +29,18 @@ def single_array(column) -> pa.Array:
     if isinstance(column, pa.ChunkedArray):
         return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
     return column
+
+
+def shortest_float32(column: pa.Array) -> pa.Array:
+    """A `float` (32-bit) column as the Python floats its shortest text means: 15.3, not 15.300000190734863.
+
+    That is what a user typed and what a text-protocol driver returns; the 32-bit value is unchanged."""
+    return pc.cast(pc.cast(column, pa.string()), pa.float64())
+
+
+def shortest_float32_value(value: float) -> float:
+    """One value of a 32-bit float column, as `shortest_float32` gives it."""
+    return float(str(np.float32(value)))
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from djframe.backends.base import unify_chunks
+from djframe.backends.base import shortest_float32, unify_chunks
 from djframe.codecs.blob import honours_squeeze
 from djframe.errors import DataJointError
 from djframe.query import conditions as c
@@ -141,13 +140,6 @@ def decoded_values(column, attr, connection=None) -> list:
     if column.type == pa.float32():
         column = shortest_float32(column)
     return decode_column(column.to_pylist(), attr, connection)
-
-
-def shortest_float32(column):
-    """A `float` (32-bit) column as the Python floats its shortest text means: 15.3, not 15.300000190734863.
-
-    That is what a user typed and what a text-protocol driver returns; the 32-bit value is unchanged."""
-    return pc.cast(pc.cast(column, pa.string()), pa.float64())
 
 
 def to_dicts(table: pa.Table, heading, connection=None) -> list[dict]:

@@ -33,7 +33,7 @@ from pymysql.constants import FIELD_TYPE, FLAG
 from djframe import errors
 from djframe.define.heading import Attribute
 from djframe.define.spec import ForeignKeySpec, IndexSpec, TableSpec
-from djframe.backends.base import Backend, ColumnInfo
+from djframe.backends.base import Backend, ColumnInfo, shortest_float32_value
 from djframe.backends.mysql.dialect import SESSION_MODE, SYSTEM_SCHEMAS, MySQLDialect
 from djframe.backends.mysql.tsv import is_binary, write_tsv
 
@@ -596,7 +596,7 @@ def _text(value) -> str:
 
 
 _PYTHON_VALUE = {  # pymysql value -> the Python value of the attribute's Arrow type (None: as given)
-    "float32": lambda v, a: float(str(np.float32(v))),  # shortest text of the 32-bit value
+    "float32": lambda v, a: shortest_float32_value(v),
     "float64": lambda v, a: float(v),
     "bool": lambda v, a: bool(v),
     "decimal": _decimal,

@@ -23,7 +23,7 @@ from djframe import errors
 from djframe.define.heading import Attribute
 from djframe.define.spec import ForeignKeySpec, IndexSpec, TableSpec
 from djframe.define.types import CoreType
-from djframe.backends.base import Backend, ColumnInfo, single_array
+from djframe.backends.base import Backend, ColumnInfo, shortest_float32, single_array
 from djframe.backends.postgres.dialect import PostgresDialect
 
 _INVALID_VALUE = {"23514", "22003", "22P02", "22001", "22007", "22008", "22P03"}
@@ -112,7 +112,7 @@ class PostgresBackend(Backend):
         for i, attribute in enumerate(attributes):
             column = self.from_storage(raw.column(i), attribute)
             if column.type == pa.float32():  # the shortest text of the stored value, as rows show it
-                column = pc.cast(pc.cast(column, pa.string()), pa.float64())
+                column = shortest_float32(column)
             columns.append(column.to_pylist())
         return list(zip(*columns))
 

@@ -18,7 +18,6 @@ import sqlite3
 from itertools import chain
 from operator import itemgetter
 
-import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -26,7 +25,7 @@ import pyarrow.compute as pc
 from djframe import errors
 from djframe.define.heading import Attribute
 from djframe.define.spec import ForeignKeySpec, IndexSpec, TableSpec
-from djframe.backends.base import Backend, ColumnInfo, text_array, unify_chunks
+from djframe.backends.base import Backend, ColumnInfo, shortest_float32_value, text_array, unify_chunks
 from djframe.backends.sqlite.dialect import UINT64_DIGITS, SQLiteDialect, catalog_default
 
 FETCH_ROWS = 2048  # rows per fetchmany: small batches keep few Python tuples alive and stay in cache
@@ -330,18 +329,13 @@ def _md5_text(text) -> str | None:
     return hashlib.md5(text.encode() if isinstance(text, str) else bytes(text)).hexdigest()
 
 
-def shortest_float32(value: float) -> float:
-    """A stored 32-bit float as the Python float its shortest text means (as the frames path gives)."""
-    return float(str(np.float32(value)))
-
-
 def _decimal(value, attribute: Attribute) -> decimal.Decimal:
     return decimal.Decimal(str(value)).quantize(decimal.Decimal(1).scaleb(-attribute.type.args[1]))
 
 
 _PYTHON_VALUE = {  # stored value -> the Python value of the attribute's Arrow type (None: as stored)
     "uint64": lambda v, a: int(v),
-    "float32": lambda v, a: shortest_float32(v),
+    "float32": lambda v, a: shortest_float32_value(v),
     "float64": lambda v, a: float(v),
     "bool": lambda v, a: bool(v),
     "decimal": _decimal,
