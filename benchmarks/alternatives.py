@@ -2,29 +2,48 @@
 
 - ``pl.read_database_uri[connectorx]`` / ``pl.read_database_uri[adbc]``: Polars' URI readers (fetch, join);
 - ``pl.read_database[dbapi]``: Polars given the driver's own DB-API connection (ADBC, pymysql, sqlite3);
-- ``pl.write_database[adbc]`` / ``pl.write_database[sqlalchemy]``: Polars' writer (insert).
+- ``pl.write_database[adbc]`` / ``pl.write_database[sqlalchemy]``: Polars' writer (insert);
+- ``ibis.to_polars`` / ``ibis.insert``: ibis (``ibis-framework[postgres,sqlite]``, psycopg 3 and sqlite3
+  underneath): the table or the restricted join as an ibis expression, ``.to_polars()``; ``con.insert`` of
+  the frame (PostgreSQL only, see UNSUPPORTED).
 
-ibis is not here: ``pip install ibis-framework[postgres,mysql,sqlite]`` does not install on this machine
-(its MySQL extra builds ``mysqlclient`` from source and there are no MySQL client headers); see RESULTS.md.
+ibis is not measured on MySQL: ``ibis-framework[mysql]`` does not install on this machine (it builds
+``mysqlclient`` from source and there are no MySQL client headers).
 """
 
 from __future__ import annotations
+
+import importlib.util
 
 import polars as pl
 
 from benchmarks.clients import FRAMES, SERVERS, SQLITE_PATH, emptied
 
-READERS = ("pl.read_database_uri[connectorx]", "pl.read_database_uri[adbc]", "pl.read_database[dbapi]")
-WRITERS = ("pl.write_database[adbc]", "pl.write_database[sqlalchemy]")
-SUPPORTED = {  # (client, backend) pairs that exist: no ADBC driver for MySQL
-    ("pl.read_database_uri[adbc]", "mysql"): False,
-    ("pl.write_database[adbc]", "mysql"): False,
-    ("pl.read_database[dbapi]", "mysql"): False,  # Polars: "no support for 'pymysql' connection"
+READERS = ("pl.read_database_uri[connectorx]", "pl.read_database_uri[adbc]", "pl.read_database[dbapi]",
+           "ibis.to_polars")
+WRITERS = ("pl.write_database[adbc]", "pl.write_database[sqlalchemy]", "ibis.insert")
+NO_IBIS_MYSQL = "ibis-framework[mysql] does not install here (it builds mysqlclient: no MySQL client headers)"
+UNSUPPORTED = {  # (client, backend) pairs that do not exist, and why
+    ("pl.read_database_uri[adbc]", "mysql"): "no ADBC driver for MySQL",
+    ("pl.write_database[adbc]", "mysql"): "no ADBC driver for MySQL",
+    ("pl.read_database[dbapi]", "mysql"): "Polars: \"no support for 'pymysql' connection\"",
+    ("ibis.to_polars", "mysql"): NO_IBIS_MYSQL,
+    ("ibis.insert", "mysql"): NO_IBIS_MYSQL,
+    # ibis 12 loads the frame into SQLite through sqlite3.executemany of Python values: decimal.Decimal does
+    # not bind (`mixed` fails) and dates go in as 'YYYY-MM-DDT00:00:00' text (not the table's 'YYYY-MM-DD')
+    ("ibis.insert", "sqlite"): "ibis' SQLite insert binds no decimal.Decimal and writes dates as timestamps",
 }
 
 
+def unsupported(kind: str, backend: str) -> str | None:
+    """Why `kind` cannot run on `backend` (None: it can)."""
+    if kind.startswith("ibis.") and importlib.util.find_spec("ibis") is None:
+        return "ibis-framework is not installed (extra `bench`)"
+    return UNSUPPORTED.get((kind, backend))
+
+
 def supported(kind: str, backend: str) -> bool:
-    return SUPPORTED.get((kind, backend), True)
+    return unsupported(kind, backend) is None
 
 
 def uri(backend: str, schema: str, dialect: str = "") -> str:
@@ -48,7 +67,7 @@ def table_name(backend: str, schema: str, table: str) -> str:
 class PolarsClient:
     def __init__(self, kind: str, backend: str, schema: str):
         if not supported(kind, backend):
-            raise RuntimeError(f"{kind} has no {backend} driver")
+            raise RuntimeError(f"{kind} on {backend}: {unsupported(kind, backend)}")
         self.kind, self.backend, self.schema = kind, backend, schema
         quote = '`' if backend == "mysql" else '"'
         self.name = (lambda t: f'"{schema}.{t}"') if backend == "sqlite" else \
@@ -97,7 +116,61 @@ class PolarsClient:
         return rows
 
 
+class IbisClient:
+    """ibis on the same tables: the expression is compiled by ibis (sqlglot), run through psycopg 3
+    (PostgreSQL) or sqlite3, and handed back with ``.to_polars()``. Binding a table reads its schema from
+    the catalog; that happens in the ``prepare_`` steps, as djframe's heading does."""
+
+    def __init__(self, kind: str, backend: str, schema: str):
+        if not supported(kind, backend):
+            raise RuntimeError(f"{kind} on {backend}: {unsupported(kind, backend)}")
+        import ibis
+        self.backend, self.schema = backend, schema
+        if backend == "postgresql":
+            s = SERVERS[backend]
+            self.con = ibis.postgres.connect(host=s["host"], port=s["port"], user=s["user"],
+                                             password=s["password"] or None, database=s["database_name"])
+        else:
+            self.con = ibis.sqlite.connect(SQLITE_PATH)
+
+    def name(self, table: str) -> tuple[str, str | None]:
+        """(table name, database) as ibis takes them; on SQLite djframe's table names contain the schema."""
+        return (table, self.schema) if self.backend == "postgresql" else (f"{self.schema}.{table}", None)
+
+    def table(self, table: str):
+        name, database = self.name(table)
+        return self.con.table(name, database=database)
+
+    def prepare_fetch(self):
+        self.big = self.table("big")
+
+    def fetch(self) -> pl.DataFrame:
+        return self.big.to_polars()
+
+    def prepare_join(self):
+        self.big, self.grp = self.table("big"), self.table("#grp")
+
+    def join(self) -> pl.DataFrame:
+        """djframe's ``((Big & 'x > 0.5') * (Grp & "label < 'g050'")).proj('x', 's', 'label')``: its columns."""
+        big, grp = self.big, self.grp
+        return big.filter(big.x > 0.5).join(grp.filter(grp.label < "g050"), "a") \
+            .select("id", "x", "s", "label").to_polars()
+
+    def prepare_insert(self, rows, table="big"):
+        name, database = self.name(table)
+        with self.con.begin() as cur:
+            cur.execute(emptied(self.backend, f'"{database}"."{name}"' if database else f'"{name}"'))
+        self.frame = FRAMES[table](rows)
+
+    def insert(self, rows, table="big"):
+        name, database = self.name(table)
+        self.con.insert(name, self.frame, database=database)
+        return rows
+
+
 def make(kind: str, backend: str, schema: str):
     if kind not in READERS + WRITERS:
         raise ValueError(f"unknown client {kind!r}")
+    if kind.startswith("ibis."):
+        return IbisClient(kind, backend, schema)
     return PolarsClient(kind, backend, schema)

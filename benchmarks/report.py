@@ -38,8 +38,8 @@ def ratio(numerator, denominator, target=None) -> str:
 
 def insert_table(results) -> list[str]:
     lines = ["| backend | table | rows | djframe | raw bulk | djframe ÷ raw (≤ 1.2) | djframe peak MB | frame MB "
-             "| peak ÷ frame (≤ 2) | raw peak MB | pl.write_database adbc | pl.write_database sqlalchemy | reference "
-             "| reference ÷ djframe |", "|" + "---|" * 14]
+             "| peak ÷ frame (≤ 2) | raw peak MB | pl.write_database adbc | pl.write_database sqlalchemy | ibis insert "
+             "| reference | reference ÷ djframe |", "|" + "---|" * 15]
     keys = sorted({(r["backend"], r["table"], r["rows"]) for r in results if r.get("section") == "insert"},
                   key=lambda k: (k[0], k[1], k[2]))
     for backend, table, rows in keys:
@@ -52,7 +52,7 @@ def insert_table(results) -> list[str]:
                      f"{ratio(dj, raw, TARGETS['insert'])} | {peak:.0f} | {frame:.0f} | {within} | "
                      f"{(raw or {}).get('peak_mb', 0):.0f} | "
                      f"{secs(get('pl.write_database[adbc]'))} | {secs(get('pl.write_database[sqlalchemy]'))} | "
-                     f"{secs(get('reference'))} | {ratio(get('reference'), dj)} |")
+                     f"{secs(get('ibis.insert'))} | {secs(get('reference'))} | {ratio(get('reference'), dj)} |")
     return lines
 
 
@@ -99,6 +99,15 @@ def read_table(results) -> list[str]:
                      f"{secs(get('reference'))} | {ratio(get('reference'), dj)} | {alts} | "
                      f"{(dj or {}).get('peak_mb', 0):.0f} | {(dj or {}).get('result_mb', 0):.0f} |")
     return lines
+
+
+def unsupported(results) -> list[str]:
+    """Why an alternative has no figure on a backend of this run (n/a in tables 1 and 3)."""
+    from benchmarks.alternatives import READERS, WRITERS, unsupported as why
+    backends = list(dict.fromkeys(r["backend"] for r in results if r.get("section") in ("insert", "read")))
+    reasons = [f"{kind} on {backend}: {why(kind, backend)}" for backend in backends for kind in READERS + WRITERS
+               if why(kind, backend)]
+    return ["n/a: " + "; ".join(reasons) + "."] if reasons else []
 
 
 def misc_table(results) -> list[str]:
@@ -232,8 +241,8 @@ def markdown(results, args, machine, folder) -> str:
     sections = [
         "# Benchmark results (issue 15)", "",
         f"`python -m benchmarks.run` — {machine}. Every measurement in a fresh process; medians of "
-        f"{args['reps']} runs (reference, SQLAlchemy and DB-API clients: one run). The machine is shared and "
-        "noisy: the ratios, taken side by side in this run, are what to read. Raw measurements: "
+        f"{args['reps']} runs (reference, SQLAlchemy, DB-API and ibis-insert clients: one run). The machine is "
+        "shared and noisy: the ratios, taken side by side in this run, are what to read. Raw measurements: "
         "`benchmarks/results.json`; profiles and what to change: `benchmarks/PROFILE.md`; earlier runs: "
         "`benchmarks/HISTORY.md`.", "",
         "## Against the targets", "", *targets(results), "",
@@ -254,11 +263,11 @@ def markdown(results, args, machine, folder) -> str:
         *pair_table(results, "populate", "raw", "raw loop", per_key=True), "",
         "## 3. Reading: djframe, the raw driver, the reference, and what a user would pick instead",
         f"`big` holds {args['fetch_rows']:,} rows. fetch = the whole table into Polars; join = "
-        "`((Big & 'x > 0.5') * (Grp & \"label < 'g050'\")).proj('x', 's', 'label')`. ibis: not measured "
-        "(`pip install ibis-framework[postgres,mysql,sqlite]` fails here: its MySQL extra builds "
-        "`mysqlclient` from source and the machine has no MySQL/MariaDB client headers).", "",
-        *read_table(results), "",
-        "Insert alternatives are in table 1 (`pl.write_database`).", "",
+        "`((Big & 'x > 0.5') * (Grp & \"label < 'g050'\")).proj('x', 's', 'label')`; the Polars readers run "
+        "the same join as SQL, `ibis.to_polars` as an ibis expression (`filter`, `join` on `a`, `select`) "
+        "with `.to_polars()`.", "",
+        *read_table(results), "", *unsupported(results), "",
+        "Insert alternatives are in table 1 (`pl.write_database`, `ibis.insert`).", "",
         *misc_table(results), "",
         "## 4. Arrays (bench_blobs.py, PostgreSQL, file store)",
         f"{args['blob_rows']:,} rows × {args['blob_size']:,} float64, medians of {args['blob_repeat']}.", "",

@@ -1,11 +1,11 @@
 """Every path of issue 15 side by side in one run: djframe, the raw driver, the reference `datajoint`,
-and what a user would pick instead (Polars' database readers and writers).
+and what a user would pick instead (Polars' database readers and writers, ibis where it installs).
 
     python -m benchmarks.run                        # default sizes, all backends (about 10 minutes here)
     python -m benchmarks.run --insert-rows 20000,200000,1000000 --scale-max 10000000 --stream-rows 10000000
     python -m benchmarks.run --backends postgresql --sections insert,percall
 
-Sections: insert (goal 1), percall and populate (goal 2), read (goal 3, with the Polars alternatives),
+Sections: insert (goal 1), percall and populate (goal 2), read (goal 3, with the Polars and ibis alternatives),
 blobs (goal 4, runs bench_blobs.py), scale (goal 5, PostgreSQL, plots), misc (compile, heading, stream).
 Every measurement runs in a fresh process (benchmarks/worker.py); medians over --reps runs.
 Prints each measurement as it lands and writes the Markdown report (--out, default benchmarks/RESULTS.md).
@@ -27,7 +27,8 @@ from benchmarks import alternatives, clients, report
 
 SECTIONS = ("insert", "read", "percall", "populate", "misc", "scale", "blobs")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SLOW = ("reference", "pl.write_database[sqlalchemy]", "pl.read_database[dbapi]")  # measured once, at small sizes
+# measured once, at small sizes (ibis.insert: psycopg's executemany, one Python dict per row)
+SLOW = ("reference", "pl.write_database[sqlalchemy]", "pl.read_database[dbapi]", "ibis.insert")
 
 
 def measure(case, client, backend, schema, args, reps) -> list[dict]:
@@ -106,6 +107,8 @@ def insert_clients(backend, rows, args):
         names.append("pl.write_database[adbc]")
     if rows <= args.slow_max_rows:
         names.append("pl.write_database[sqlalchemy]")
+        if alternatives.supported("ibis.insert", backend):
+            names.append("ibis.insert")
     return names
 
 
