@@ -386,12 +386,18 @@ class Dialect:
 
     # ----- job queue: claiming and liveness ---------------------------------------------------------
     def job_order_sql(self, order: str, key_columns) -> str:
-        """ORDER BY of a claim: priority first, then 'original' (oldest, then key), 'reverse' or 'random'."""
+        """ORDER BY of a claim: priority first, then 'original' (oldest first, as the reference claims),
+        'reverse' (newest, then key descending) or 'random'. 'original' is the order of the queue's
+        index (status, priority, scheduled_time), so a claim reads the first due rows of the index and
+        stops, whatever the queue's length; with the key as a last column every claim would sort all
+        pending jobs (ties of one refresh come in the order they were added, i.e. by key; the keys of
+        one claim are made in key order)."""
         priority = self.quote("priority")
         if order == "random":
             return f"{priority}, {self.random_sql}"
-        direction = " DESC" if order == "reverse" else ""
-        return ", ".join([priority] + [self.quote(c) + direction for c in ("scheduled_time", *key_columns)])
+        if order == "original":
+            return f"{priority}, {self.quote('scheduled_time')}"
+        return ", ".join([priority] + [self.quote(c) + " DESC" for c in ("scheduled_time", *key_columns)])
 
     def claim_set_sql(self, values: dict, heading) -> str:
         """SET of a claim: the worker's values, the server's clock and this session's id."""

@@ -316,15 +316,27 @@ class Job(FreeTable):
     def finish(self, key, holder: int, duration=None, error=None, error_stack=None) -> bool:
         """Complete (or, with `error`, fail) a job this worker still holds: reserved by session
         `holder`. False if it was taken away meanwhile (re-pended as orphaned, made by another)."""
+        if error is None and not self.connection.config["jobs.keep_completed"]:
+            return self._delete_held(key, holder) == 1
         held = self.reserved & {**self._key(key), "connection_id": holder}
         if error is not None:
             return self._set(held, status="error", completed_time=self._now(),
                              error_message=_truncated(error)) == 1 and self._stack(key, error_stack)
-        if self.connection.config["jobs.keep_completed"]:
-            return self._set(held, status="success", completed_time=self._now(), duration=duration) == 1
+        return self._set(held, status="success", completed_time=self._now(), duration=duration) == 1
+
+    def release(self, jobs: list[dict]) -> int:
+        """Give claimed jobs back (each key with the ``connection_id`` holding it): pending and due now, as
+        if never claimed. Jobs taken away meanwhile are left alone."""
+        held = self.reserved & [{**self._key(job), "connection_id": job["connection_id"]} for job in jobs]
+        return self._repend(held, self._now())
+
+    def _delete_held(self, key, holder) -> int:
+        """One DELETE of the job of `key` if session `holder` still reserves it; the statement text is the
+        same for every key (values bound where the backend can), so a key costs no compilation."""
         backend = self.connection.backend
-        _, where = Compiler(backend).where_sql(held.node)
-        return backend.delete_where(self.database, self.table_name, where) == 1
+        held = {**self._key(key), "status": "reserved", "connection_id": holder}
+        where, params = backend.key_condition(backend.full_name(self.database, self.table_name), held, self.heading)
+        return backend.execute(backend.dialect.delete_where_sql(self.database, self.table_name, where), params or None)
 
     def _stack(self, key, error_stack) -> bool:
         if error_stack is not None:
