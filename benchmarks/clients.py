@@ -568,4 +568,15 @@ class Reference:
         return timed_calls(lambda i: bool(point & {"id": i % POINT_ROWS}), calls)
 
 
-CLIENTS = {"djframe": Djframe, "raw": Raw, "reference": Reference, "same-connection": SameConnection}
+class Unrecorded(Djframe):
+    """djframe's populate without its version records (djframe.tables.stale, one statement per key that
+    neither the raw loop nor the reference runs): the same statements as the hand-written loop."""
+
+    def __init__(self, backend, schema):
+        from djframe.tables import stale
+        stale.RECORDING = False
+        super().__init__(backend, schema)
+
+
+CLIENTS = {"djframe": Djframe, "raw": Raw, "reference": Reference, "same-connection": SameConnection,
+           "djframe-unrecorded": Unrecorded}

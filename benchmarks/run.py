@@ -139,7 +139,7 @@ def section_percall(run, backend):
 
 def section_populate(run, backend):
     for case in ("populate", "populate_jobs"):
-        for client in ["djframe", "raw"] + (["reference"] if backend != "sqlite" else []):
+        for client in ["djframe", "djframe-unrecorded", "raw"] + (["reference"] if backend != "sqlite" else []):
             run.record("populate", backend, case, client, {"keys": run.args.keys},
                        1 if client == "reference" else run.args.reps)
 

@@ -31,6 +31,19 @@ def single_array(column) -> pa.Array:
     return column
 
 
+# Buffers that live only while one slice is checked or encoded: the system allocator hands them back at
+# once, where Arrow's default pool keeps freed memory per thread (a bulk load's peak grew by every slice).
+TRANSIENT_POOL = pa.system_memory_pool()
+INGEST_BATCH_BYTES = 2 << 20  # what a bulk load converts or sends at a time: peak memory stays near the frame's
+
+
+def ingest_batches(data: pa.Table, batch_bytes: int | None = None) -> list[pa.RecordBatch]:
+    """The table as zero-copy slices of about `batch_bytes` each, so a bulk load encodes one slice at a
+    time instead of the whole table (ADBC's COPY buffer, MySQL's TSV text, SQLite's Python values)."""
+    rows = max(1024, int((batch_bytes or INGEST_BATCH_BYTES) * data.num_rows / max(1, data.nbytes)))
+    return data.to_batches(max_chunksize=rows)
+
+
 def shortest_float32(column: pa.Array) -> pa.Array:
     """A `float` (32-bit) column as the Python floats its shortest text means: 15.3, not 15.300000190734863.
 

@@ -6,7 +6,6 @@ The write path: rows in any form -> Arrow validated against the heading
 
 from __future__ import annotations
 
-import copy
 import warnings
 import logging
 from collections.abc import Mapping
@@ -51,9 +50,11 @@ class _ClassAccess:
         self.name = name
 
     def __get__(self, obj, cls):
-        if obj is None and cls._connection is None and cls.__module__.split(".")[0] == "djframe":
+        if obj is not None:  # an instance (the hot path: every query touches heading, connection, ...)
+            return self.attribute.__get__(obj, cls)
+        if cls._connection is None and cls.__module__.split(".")[0] == "djframe":
             return self.attribute  # the library's own tier classes are never bound (help(), inspect)
-        return self.attribute.__get__(cls() if obj is None else obj, cls)
+        return self.attribute.__get__(cls(), cls)
 
 
 class TableMeta(type):
@@ -141,12 +142,18 @@ class Table(QueryExpression, metaclass=TableMeta):
         return type(self).__name__
 
     _restricted_node = None
+    _table_node = None  # the last TableNode built, kept while the catalog hands out the same heading
 
     @property
     def _node(self) -> n.Node:
         if self._restricted_node is not None:
             return self._restricted_node
-        return n.TableNode(self.heading, self.database, self.table_name)
+        heading, node = self.heading, self._table_node
+        if node is None or node.heading is not heading or node.schema != self.database \
+                or node.table != self.table_name:  # after DDL (Connection.forget) the heading is a new object
+            node = n.TableNode(heading, self.database, self.table_name)
+            type(self)._table_node = node  # on the class: `Subject & key` makes a new instance every time
+        return node
 
     @property
     def spec(self):
@@ -163,7 +170,8 @@ class Table(QueryExpression, metaclass=TableMeta):
     def _derive(self, node):
         """A restriction of a base table stays a Table (so delete, update1 and populate work on it)."""
         if isinstance(node, n.RestrictNode):
-            restricted = copy.copy(self)
+            restricted = object.__new__(type(self))  # copy.copy without its reduce protocol (per-call path)
+            restricted.__dict__.update(self.__dict__)
             restricted._restricted_node = node
             return restricted
         return QueryExpression(node, self.connection)

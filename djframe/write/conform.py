@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from djframe.backends.base import single_array
+from djframe.backends.base import TRANSIENT_POOL, single_array
 from djframe.errors import InvalidValueError, MissingAttributeError, UnknownAttributeError
 from djframe.define.types import FLOAT32_MAX, INTEGER_RANGES, decimal_limit
 
@@ -501,7 +501,7 @@ def _encodable(v) -> bool:
 
 def _string_rules(attr) -> list:
     """The rules of a string type: (ok(value), Arrow mask of bad values, expected(value), hint)."""
-    rules = [(lambda v: "\x00" not in v, lambda a: pc.match_substring(a, "\x00"),
+    rules = [(lambda v: "\x00" not in v, lambda a: pc.match_substring(a, "\x00", memory_pool=TRANSIENT_POOL),
               lambda v: "text without NUL characters",
               "Remove the \\x00 characters (PostgreSQL cannot store them), or use the bytes type.")]
     limit = attr.type.length
@@ -521,7 +521,7 @@ def _string_rules(attr) -> list:
 def _longer_than(array: pa.Array, limit: int) -> pa.Array:
     """Mask of values over `limit` characters; no UTF-8 decoding when no value has more bytes than that
     (a character is at least one byte)."""
-    if (pc.max(pc.binary_length(array)).as_py() or 0) <= limit:
+    if (pc.max(pc.binary_length(array, memory_pool=TRANSIENT_POOL)).as_py() or 0) <= limit:
         return pa.nulls(len(array), pa.bool_()).fill_null(False)
     return pc.greater(pc.utf8_length(array), limit)
 
@@ -670,7 +670,9 @@ def _decimal_column(column, precision: int, scale: int, limit) -> pa.Array | Non
         bound_type = pa.decimal128(digits + 1 + rounded.type.scale, rounded.type.scale)
         if bound_type.precision > 38:
             return None
-        if pc.any(pc.greater_equal(pc.abs(rounded), pa.scalar(decimal.Decimal(int(limit)), bound_type))).as_py():
+        bound = pa.scalar(decimal.Decimal(int(limit)), bound_type)
+        magnitude = pc.abs(rounded, memory_pool=TRANSIENT_POOL)
+        if pc.any(pc.greater_equal(magnitude, bound, memory_pool=TRANSIENT_POOL)).as_py():
             return None
     return rounded.cast(target)
 

@@ -300,6 +300,30 @@ def test_chunked_insert_is_still_one_transaction(lab):
     assert len(Subject()) == 13
 
 
+def test_bulk_load_sent_in_slices_lands_whole_or_not_at_all(lab, monkeypatch):
+    """A large frame is encoded and sent slice by slice (memory stays near the frame's): every slice
+    lands, and a clash in the last slice leaves the table as it was."""
+    from djframe.backends import base
+    from djframe.backends.mysql import tsv
+    from djframe.backends.sqlite import driver as sqlite_driver
+    monkeypatch.setattr(base, "INGEST_BATCH_BYTES", 1)  # slices of 1,024 rows, the smallest
+    monkeypatch.setattr(tsv, "BATCH_BYTES", 1)
+    monkeypatch.setattr(sqlite_driver, "INGEST_ROWS", 1000)
+    Subject, _, _ = lab
+    ids = np.arange(100, 5100, dtype=np.int32)
+    frame = pl.DataFrame({"subject_id": ids, "name": [f"n{i}\tx" for i in ids],
+                          "weight": [None if i % 3 else i / 4 for i in ids.tolist()]})
+    with pytest.raises(DuplicateError):
+        Subject.insert(pl.concat([frame, pl.DataFrame({"subject_id": [1], "name": ["dup"], "weight": [None]},
+                                                      schema=frame.schema)]))
+    assert len(Subject()) == 3
+    Subject.insert(frame)
+    stored = (Subject & "subject_id >= 100").to_polars().sort("subject_id")
+    assert stored["subject_id"].to_list() == ids.tolist()
+    assert stored["name"].to_list() == frame["name"].to_list()
+    assert stored["weight"].to_list() == frame["weight"].to_list()
+
+
 def test_failed_insert_inside_a_transaction_keeps_the_transaction(lab, conn):
     Subject, _, _ = lab
     with conn.transaction:

@@ -33,7 +33,7 @@ from pymysql.constants import FIELD_TYPE, FLAG
 from djframe import errors
 from djframe.define.heading import Attribute
 from djframe.define.spec import ForeignKeySpec, IndexSpec, TableSpec
-from djframe.backends.base import Backend, ColumnInfo, shortest_float32_value
+from djframe.backends.base import Backend, ColumnInfo, shortest_float32_value, single_array
 from djframe.backends.mysql.dialect import SESSION_MODE, SYSTEM_SCHEMAS, MySQLDialect
 from djframe.backends.mysql.tsv import is_binary, write_tsv
 
@@ -313,8 +313,7 @@ class MySQLBackend(Backend):
 
     # ----- bulk write ------------------------------------------------------------------------
     def to_storage(self, column, attribute: Attribute) -> pa.Array:
-        if isinstance(column, pa.ChunkedArray):
-            column = column.combine_chunks()
+        column = single_array(column)
         if attribute.type.kind == "uuid" and not pa.types.is_null(column.type):
             return _uuid_bytes(column) if not is_binary(column.type) else column
         if pa.types.is_boolean(column.type):

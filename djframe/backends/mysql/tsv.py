@@ -9,6 +9,7 @@ on threads, without a Python loop per row.
 from __future__ import annotations
 
 import os
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -16,9 +17,10 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from djframe.backends.base import single_array
+from djframe.backends.base import TRANSIENT_POOL, ingest_batches, single_array
 
-BATCH_BYTES = 64 << 20  # TSV is built in slices of about this many input bytes
+BATCH_BYTES = 1 << 19  # TSV is built in slices of about this many input bytes
+POOL = TRANSIENT_POOL  # the text of a slice lives only until it is written
 NULL_MARK = pa.scalar("\\N", pa.large_string())
 _TSV_ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"), ("\0", "\\0"))
 _NEEDS_ESCAPE = "[\\\\\t\n\r\x00]"
@@ -50,39 +52,47 @@ def tsv_text(column: pa.Array) -> pa.Array:
     if is_binary(t):
         text = hex_text(column)
     elif pa.types.is_string(t) or pa.types.is_large_string(t):
-        text = column.cast(pa.large_string())
-        if pc.any(pc.match_substring_regex(text, _NEEDS_ESCAPE)).as_py():
+        text = column.cast(pa.large_string(), memory_pool=POOL)
+        if pc.any(pc.match_substring_regex(text, _NEEDS_ESCAPE, memory_pool=POOL)).as_py():
             for raw, escaped in _TSV_ESCAPES:
-                text = pc.replace_substring(text, raw, escaped)
+                text = pc.replace_substring(text, raw, escaped, memory_pool=POOL)
     elif pa.types.is_boolean(t):
-        text = column.cast(pa.int8()).cast(pa.large_string())
-    elif pa.types.is_floating(t):
-        text = column.cast(pa.float64()).cast(pa.large_string())  # float32 via its exact double value
+        text = column.cast(pa.int8(), memory_pool=POOL).cast(pa.large_string(), memory_pool=POOL)
+    elif pa.types.is_floating(t):  # float32 via its exact double value
+        text = column.cast(pa.float64(), memory_pool=POOL).cast(pa.large_string(), memory_pool=POOL)
     elif pa.types.is_null(t):
         text = pa.array([""] * len(column), pa.large_string())
     else:
-        text = column.cast(pa.large_string())
-    return pc.if_else(column.is_valid(), text, NULL_MARK) if column.null_count else text
+        text = column.cast(pa.large_string(), memory_pool=POOL)
+    if not column.null_count:
+        return text
+    return pc.if_else(pc.is_valid(column, memory_pool=POOL), text, NULL_MARK, memory_pool=POOL)
 
 
 def _tsv_chunk(table: pa.Table) -> memoryview:
     """One slice of the table as TSV bytes: columns joined by tab, each row ending in a newline."""
     columns = [tsv_text(single_array(c)) for c in table.columns]
     columns[-1] = pc.binary_join_element_wise(columns[-1], pa.scalar("", pa.large_string()),
-                                              pa.scalar("\n", pa.large_string()))
-    lines = pc.binary_join_element_wise(*columns, pa.scalar("\t", pa.large_string())) if len(columns) > 1 \
-        else columns[0]
+                                              pa.scalar("\n", pa.large_string()), memory_pool=POOL)
+    lines = pc.binary_join_element_wise(*columns, pa.scalar("\t", pa.large_string()), memory_pool=POOL) \
+        if len(columns) > 1 else columns[0]
     offsets, data = _buffers(lines)
     return memoryview(data)
 
 
 def write_tsv(table: pa.Table, f) -> None:
-    """Serialise in slices on a thread pool (Arrow kernels release the GIL), written in order."""
-    rows = max(1, min(262144, int(BATCH_BYTES * table.num_rows / max(1, table.nbytes))))
-    slices = [table.slice(i, rows) for i in range(0, table.num_rows, rows)]
+    """Serialise slice by slice on a thread pool (Arrow kernels release the GIL), written in order, with
+    only a few slices in flight: the text of the whole table is never in memory at once."""
+    slices = ingest_batches(table, BATCH_BYTES)
     if len(slices) == 1:
-        f.write(_tsv_chunk(slices[0]))
+        f.write(_tsv_chunk(pa.Table.from_batches(slices)))
         return
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        for chunk in pool.map(_tsv_chunk, slices):
-            f.write(chunk)
+    workers = min(4, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending = deque()
+        for piece in slices:
+            pending.append(pool.submit(_tsv_chunk, pa.Table.from_batches([piece])))
+            if len(pending) > workers:
+                f.write(pending.popleft().result())
+        while pending:
+            f.write(pending.popleft().result())

@@ -23,7 +23,7 @@ from djframe import errors
 from djframe.define.heading import Attribute
 from djframe.define.spec import ForeignKeySpec, IndexSpec, TableSpec
 from djframe.define.types import CoreType
-from djframe.backends.base import Backend, ColumnInfo, shortest_float32, single_array
+from djframe.backends.base import Backend, ColumnInfo, ingest_batches, shortest_float32, single_array
 from djframe.backends.postgres.dialect import PostgresDialect
 
 _INVALID_VALUE = {"23514", "22003", "22P02", "22001", "22007", "22008", "22P03"}
@@ -334,6 +334,9 @@ class PostgresBackend(Backend):
         return self.execute(self.dialect.insert_select_cast_sql(schema, table, names, select_sql, enums, conflict))
 
     def _copy(self, data: pa.Table, table: str, schema: str | None):
+        """One binary COPY, fed slice by slice: given a whole table ADBC encodes all of it into one
+        buffer first (about 3 times the frame); from a reader it sends each slice as it goes."""
+        data = pa.RecordBatchReader.from_batches(data.schema, ingest_batches(data))
         try:
             with self.conn.cursor() as cur:
                 if schema is None:

@@ -25,13 +25,14 @@ import pyarrow.compute as pc
 from djframe import errors
 from djframe.define.heading import Attribute
 from djframe.define.spec import ForeignKeySpec, IndexSpec, TableSpec
-from djframe.backends.base import Backend, ColumnInfo, shortest_float32_value, text_array, unify_chunks
+from djframe.backends.base import (TRANSIENT_POOL, Backend, ColumnInfo, shortest_float32_value, text_array,
+                                    unify_chunks)
 from djframe.backends.sqlite.dialect import UINT64_DIGITS, SQLiteDialect, catalog_default
 
 FETCH_ROWS = 2048  # rows per fetchmany: small batches keep few Python tuples alive and stay in cache
 BUSY_TIMEOUT = 60.0  # seconds a writer waits for another process's transaction on the file
 GROUP_ROWS = 32768  # rows per part of a fetched result (a Polars chunk each)
-INGEST_ROWS = 65536  # rows converted to Python values at a time on insert
+INGEST_ROWS = 4096  # rows converted to Python values at a time on insert (~2 MB of Python objects)
 
 
 class SQLiteBackend(Backend):
@@ -190,10 +191,9 @@ class SQLiteBackend(Backend):
             return pc.cast(column, pa.int8())
         if kind == "datetime":
             return datetime_text(column, attribute.type.args[0] if attribute.type.args else 0)
-        if kind in ("date", "decimal") or pa.types.is_decimal(column.type):
-            return pc.cast(column, pa.string())
-        if pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
-            return pc.cast(column, pa.string())
+        if kind in ("date", "decimal") or pa.types.is_decimal(column.type) or pa.types.is_timestamp(column.type) \
+                or pa.types.is_date(column.type):  # stored as text; the kernel's scratch goes back at once
+            return pc.cast(column, pa.string(), memory_pool=TRANSIENT_POOL)
         return column
 
     def ingest(self, schema, table, data: pa.Table, *, skip_duplicates=False, replace=False,
