@@ -158,6 +158,10 @@ class _PyTable:
     def select(self, names):
         return _PyTable({n: self.columns[n] for n in names})
 
+    def slice(self, start: int, length: int):
+        return _PyTable({n: c.slice(start, length) if isinstance(c, (pa.Array, pa.ChunkedArray))
+                         else type(c)(c[start: start + length]) for n, c in self.columns.items()})
+
     def filter(self, mask):
         """The rows where ``mask`` (an Arrow boolean array) is true."""
         keep = mask.to_pylist()
@@ -205,12 +209,13 @@ def _plain_ok(values, attr, backend) -> bool:
 
 
 # ----- conversion to the heading's types ------------------------------------------------------
-def conform(table, heading, table_name: str, backend, *, complete=True) -> pa.Table:
+def conform(table, heading, table_name: str, backend, *, complete=True, deferred=()) -> pa.Table:
     """Convert every column to its attribute's Arrow type, checking types, ranges and NULLs.
 
     ``complete``: the rows are new, so every required attribute must be present.
     A None becomes NULL for a nullable attribute and the declared default for an
     attribute that has one; anywhere else it is a MissingAttributeError.
+    ``deferred``: columns left out of the result, converted later slice by slice (`conform_columns`).
     """
     names = table.column_names
     missing = [a.name for a in heading.all_attributes if a.required and not a.hidden and a.name not in names]
@@ -218,6 +223,13 @@ def conform(table, heading, table_name: str, backend, *, complete=True) -> pa.Ta
         raise MissingAttributeError(
             f"Cannot insert into {table_name}: required attribute(s) {missing} not given. "
             "Provide a value for each, or declare a default in the table definition.")
+    names = [name for name in names if name not in deferred]
+    return pa.Table.from_arrays(conform_columns(table, names, heading, table_name, backend), names=names)
+
+
+def conform_columns(table, names, heading, table_name: str, backend, first_row: int = 0) -> list[pa.Array]:
+    """The columns `names` of `table` converted; `first_row`: where `table` starts in the insert
+    (a slice's errors name the row of the whole insert)."""
     clock = _Clock(backend)
     arrays = []
     for name in names:
@@ -226,9 +238,8 @@ def conform(table, heading, table_name: str, backend, *, complete=True) -> pa.Ta
         if isinstance(column, pa.ChunkedArray):
             column = single_array(column)
         array = convert_column(column, attr, table_name, backend, rows=table, heading=heading)
-        array = fill_defaults(array, attr, table_name, backend, clock)
-        arrays.append(array)
-    return pa.Table.from_arrays(arrays, names=names)
+        arrays.append(fill_defaults(array, attr, table_name, backend, clock, first_row))
+    return arrays
 
 
 def add_defaults(data: pa.Table, attributes, table_name: str, backend) -> pa.Table:
@@ -253,12 +264,12 @@ class _Clock:
         return self._now
 
 
-def fill_defaults(array: pa.Array, attr, table_name: str, backend, clock=None) -> pa.Array:
+def fill_defaults(array: pa.Array, attr, table_name: str, backend, clock=None, first_row: int = 0) -> pa.Array:
     """NULLs -> the declared default; NULL stays only where the attribute is nullable."""
     if not array.null_count or attr.nullable:
         return array
     if not attr.has_default or attr.default is None and not attr.default_is_expression:
-        row = pc.index(array.is_null(), True).as_py()
+        row = first_row + pc.index(array.is_null(), True).as_py()
         raise MissingAttributeError(
             f"Cannot store NULL in {table_name}.{attr.name} (row {row}): the attribute is not nullable "
             "and has no default. Give a value, or declare it with `= null`.")

@@ -8,6 +8,8 @@ Table.insert, restore and populate all end here.
 from __future__ import annotations
 
 import contextlib
+import contextvars
+from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
 
@@ -15,7 +17,7 @@ from djframe.codecs.pipeline import store_writes
 from djframe.errors import DataJointError, DuplicateError, IntegrityError, MissingAttributeError, UnknownAttributeError
 from djframe.query.compile import Compiler
 from djframe.write import explain as write_errors
-from djframe.write.conform import add_defaults, conform, rows_to_arrow
+from djframe.write.conform import add_defaults, conform, conform_columns, rows_to_arrow
 from djframe.write.encode import row_keys
 from djframe.write.provenance import COLUMN as PROVENANCE_COLUMN, has_provenance, with_provenance
 
@@ -33,6 +35,10 @@ def insert_rows(target, rows, *, replace=False, skip_duplicates=False, ignore_ex
         table = new_keys_only(target, table)  # no objects written for rows that will be skipped
         if not table.num_rows:
             return
+    if chunk_size is None and overlaps_encoding(heading, table):
+        with store_writes(target):
+            insert_overlapped(target, table, replace=replace, skip_duplicates=skip_duplicates, provenance=provenance)
+        return
     with store_writes(target) if heading.has_codecs else contextlib.nullcontext():
         data = conform(table, heading, name, target.connection.backend)
         if provenance:
@@ -40,6 +46,55 @@ def insert_rows(target, rows, *, replace=False, skip_duplicates=False, ignore_ex
         if replace or skip_duplicates:
             data = with_defaults(target, data, replace)
         ingest(target, data, replace=replace, skip_duplicates=skip_duplicates, chunk_size=chunk_size)
+
+
+OVERLAP_MIN_ROWS = 256  # rows of in-table codec values worth encoding on a second thread
+OVERLAP_SLICES = 8  # the first slice's encoding and the last one's load do not overlap: 1/8 each
+
+
+def overlaps_encoding(heading, table) -> bool:
+    """In-table codecs (`<blob>`: serialise + zlib) cost more than the load itself, and need neither
+    the database nor a store: worth encoding slice n+1 while slice n loads. Not with a store codec
+    (object writes), nor with a server-time default (the clock reads the database)."""
+    if table.num_rows < OVERLAP_MIN_ROWS:
+        return False
+    attributes = [heading[name] for name in table.column_names]
+    return (any(a.type.kind == "codec" for a in attributes)
+            and all(a.type.store is None for a in heading.attributes.values())
+            and not any(a.default_is_expression for a in heading.attributes.values()))
+
+
+def insert_overlapped(target, table, *, replace, skip_duplicates, provenance):
+    """One transaction; the codec columns encoded slice by slice on a background thread (zlib releases
+    the GIL) while the main thread loads the previous slice. The other columns are checked whole first,
+    so a bad value is found before anything loads."""
+    heading, name, backend = target.heading, target.full_table_name, target.connection.backend
+    codecs = [n for n in table.column_names if heading[n].type.kind == "codec"]
+    checked = conform(table, heading, name, backend, deferred=set(codecs))
+    step = max(OVERLAP_MIN_ROWS // 2, -(-table.num_rows // OVERLAP_SLICES))
+    starts = list(range(0, table.num_rows, step))
+
+    def encode(start):
+        return conform_columns(table.slice(start, step), codecs, heading, name, backend, first_row=start)
+
+    def ahead(start):  # the store session (a context variable) is seen by the codecs on the other thread
+        return pool.submit(contextvars.copy_context().run, encode, start)
+
+    with target.connection.atomic(), ThreadPoolExecutor(max_workers=1) as pool:
+        pending = ahead(starts[0])
+        for i, start in enumerate(starts):
+            encoded = pending.result()
+            if i + 1 < len(starts):
+                pending = ahead(starts[i + 1])
+            piece = checked.slice(start, step)
+            for column, array in zip(codecs, encoded):
+                piece = piece.append_column(column, array)
+            data = piece.select(table.column_names)
+            if provenance:
+                data = with_provenance(data, target.connection)
+            if replace or skip_duplicates:
+                data = with_defaults(target, data, replace)
+            ingest(target, data, replace=replace, skip_duplicates=skip_duplicates)
 
 
 def insert_plain(target, names, values, rows):
