@@ -578,5 +578,40 @@ class Unrecorded(Djframe):
         super().__init__(backend, schema)
 
 
+class PopulatePair(Unrecorded):
+    """populate (the raw loop's statements) and the raw loop, alternating block by block in one process:
+    a commit's fsync on this shared disk varies by a factor of several from minute to minute, so two
+    processes minutes apart compare two disks. Each block makes the next BLOCK missing keys, timed
+    with finding them (populate does that too)."""
+
+    BLOCK = 50
+
+    def __init__(self, backend, schema):
+        super().__init__(backend, schema)
+        self.raw = Raw(backend, schema)
+
+    def populate(self, keys):
+        dst, raw = self.t["Dst"], self.raw
+        per_key: dict = {"djframe": [], "raw": []}
+        for block in range(keys):
+            made = 0
+            for side in (("djframe", "raw") if block % 2 == 0 else ("raw", "djframe")):
+                start = time.perf_counter()
+                if side == "djframe":
+                    count = dst.populate(max_calls=self.BLOCK)["success_count"]
+                else:
+                    todo = todo_keys(raw.fetch_rows, raw.name)[:self.BLOCK]
+                    for k in todo:
+                        raw.make_one(k)
+                    count = len(todo)
+                if count:
+                    per_key[side].append((time.perf_counter() - start) / count)
+                made += count
+            if not made:
+                break
+        median = {side: sorted(t)[len(t) // 2] for side, t in per_key.items()}
+        return {"seconds": median["raw"] * keys, "rows": keys, "paired_djframe": median["djframe"] * keys}
+
+
 CLIENTS = {"djframe": Djframe, "raw": Raw, "reference": Reference, "same-connection": SameConnection,
-           "djframe-unrecorded": Unrecorded}
+           "djframe-unrecorded": Unrecorded, "populate-pair": PopulatePair}

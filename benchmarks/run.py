@@ -142,6 +142,7 @@ def section_populate(run, backend):
         for client in ["djframe", "djframe-unrecorded", "raw"] + (["reference"] if backend != "sqlite" else []):
             run.record("populate", backend, case, client, {"keys": run.args.keys},
                        1 if client == "reference" else run.args.reps)
+    run.record("populate", backend, "populate", "populate-pair", {"keys": run.args.keys}, 1)  # alternating
 
 
 def section_misc(run, backend):

@@ -191,7 +191,8 @@ class Table(QueryExpression, metaclass=TableMeta):
         All rows land or none does: one transaction (a savepoint inside the caller's),
         even when ``chunk_size`` splits the rows into several statements.
         """
-        self.connection.refuse_while_caching(f"insert into {self.full_table_name}")
+        if self.connection.query_cache is not None:  # (the message's table name costs more than the check)
+            self.connection.refuse_while_caching(f"insert into {self.full_table_name}")
         self._check_direct_insert(allow_direct_insert)
         if isinstance(rows, QueryExpression) or isinstance(rows, type) and issubclass(rows, QueryExpression):
             if chunk_size is not None:
