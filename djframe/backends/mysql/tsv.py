@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from djframe.backends.base import TRANSIENT_POOL, ingest_batches, single_array
 
-BATCH_BYTES = 1 << 19  # TSV is built in slices of about this many input bytes
+BATCH_BYTES = 1 << 18  # TSV is built in slices of about this many input bytes
 POOL = TRANSIENT_POOL  # the text of a slice lives only until it is written
 NULL_MARK = pa.scalar("\\N", pa.large_string())
 _TSV_ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"), ("\0", "\\0"))
