@@ -312,6 +312,9 @@ class Connection:
     # ----- catalog caches ----------------------------------------------------------------
     def table_spec(self, schema: str, table: str):
         """The TableSpec of a declared table, read from the catalog once and cached."""
+        if self.backend.catalog_changed:  # a statement met a column or table the server no longer has
+            self.backend.catalog_changed = False
+            self.forget()
         key = (schema, table)
         if key not in self._specs:
             from djframe.define.catalog import load_table_spec

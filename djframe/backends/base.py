@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from djframe import errors
 from djframe.define.heading import Attribute
 from djframe.define.spec import ForeignKeySpec, IndexSpec, TableSpec
 from djframe.define.types import CoreType
@@ -75,6 +76,18 @@ class Backend:
     dialect: Dialect = Dialect()
     small_batch_rows = 200  # below this a multi-row INSERT beats the bulk path's setup
     small_batch_bytes = 1 << 20
+    catalog_changed = False  # set by `catalog_error`; the connection re-reads its cached catalog then
+
+    def catalog_error(self, error: Exception) -> Exception:
+        """A column or table the server does not know, in a statement compiled from the connection's
+        cached catalog: another process may have altered or dropped the table since this session read
+        it. Mark the cache stale (Connection.table_spec drops it at the next table access) and say so."""
+        if isinstance(error, (errors.UnknownAttributeError, errors.MissingTableError)) and error.args:
+            self.catalog_changed = True
+            error.args = (f"{error.args[0]}. If another process altered or dropped the table since this session "
+                          "read its definition: djframe has dropped its cached definitions, so the same call made "
+                          "again (from the table class) uses the table as it is now.", *error.args[1:])
+        return error
 
     def __getattr__(self, name: str):
         """The dialect's names (quote, literal, name, max_name_length, ...) are the backend's too."""

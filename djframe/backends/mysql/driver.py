@@ -309,7 +309,7 @@ class MySQLBackend(Backend):
         text = f"{message} (MySQL error {code})"
         if cls in (errors.QueryError, errors.QuerySyntaxError) and context:
             text += f" in SQL: {context[:2000]}"
-        return cls(text)
+        return self.catalog_error(cls(text))
 
     # ----- bulk write ------------------------------------------------------------------------
     def to_storage(self, column, attribute: Attribute) -> pa.Array:

@@ -267,7 +267,7 @@ class PostgresBackend(Backend):
         if cls is errors.QuerySyntaxError:
             return cls(f"{msg} in SQL: {context}")
         if cls is not None:
-            return cls(msg)
+            return self.catalog_error(cls(msg))
         if state == "25P02":
             msg += " (an earlier statement in this transaction failed; the transaction must be rolled back)"
         return errors.QueryError(f"{msg} in SQL: {context}" if context else msg)

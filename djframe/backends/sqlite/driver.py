@@ -172,9 +172,9 @@ class SQLiteBackend(Backend):
                 return errors.InvalidValueError(f"Value out of the attribute's range: {msg}")
             return errors.IntegrityError(msg)
         if "no such table" in msg:
-            return errors.MissingTableError(msg)
-        if "no such column" in msg:
-            return errors.UnknownAttributeError(msg)
+            return self.catalog_error(errors.MissingTableError(msg))
+        if "no such column" in msg or "has no column named" in msg:
+            return self.catalog_error(errors.UnknownAttributeError(msg))
         if "syntax error" in msg:
             return errors.QuerySyntaxError(f"{msg} in SQL: {context}")
         if "locked" in msg:
