@@ -140,7 +140,8 @@ class AutoPopulate:
                 refresh=refresh, order=order)
         run = _Run(self, suppress_errors, return_exception_objects, make_kwargs or {})
         if not reserve_jobs:
-            keys = order_keys(self._jobs_to_do(restrictions).keys(order_by="KEY"), order)[:max_calls]
+            limit = max_calls if order == "original" else None  # the first keys in key order: only those fetched
+            keys = order_keys(self._jobs_to_do(restrictions).keys(order_by="KEY", limit=limit), order)[:max_calls]
             processes = _worker_count(processes, len(keys))
             return run.in_processes(keys, processes, display_progress) if processes > 1 else \
                 run.here(keys, display_progress)
@@ -266,7 +267,8 @@ class AutoPopulate:
             e.__traceback_text__ = traceback.format_exc()
             return e
         connection.commit_transaction()
-        logger.debug("Made %s for %s in %.3f s", self.class_name, key, time.time() - started)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("Made %s for %s in %.3f s", self.class_name, key, time.time() - started)
         return None
 
     def _is_made(self, key) -> bool:

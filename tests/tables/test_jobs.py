@@ -423,6 +423,11 @@ def test_order_and_the_queue_definition(pipeline):
         assert made == [6, 5]
         Analysis.populate(reserve_jobs=True, order="reverse", max_calls=2)
         assert made == [6, 5, 4, 3]
+        Analysis.populate(max_calls=1)  # the first missing key in key order (only it is fetched)
+        assert made == [6, 5, 4, 3, 1]
+        assert Analysis.populate(max_calls=0)["success_count"] == 0
+        Analysis.populate(order="original", max_calls=5)
+        assert made == [6, 5, 4, 3, 1, 2]
         with pytest.raises(DataJointError, match="order"):
             Analysis.populate(order="sideways")
     finally:
