@@ -40,12 +40,17 @@ def insert_rows(target, rows, *, replace=False, skip_duplicates=False, ignore_ex
             insert_overlapped(target, table, replace=replace, skip_duplicates=skip_duplicates, provenance=provenance)
         return
     with store_writes(target) if heading.has_codecs else contextlib.nullcontext():
-        data = conform(table, heading, name, target.connection.backend)
-        if provenance:
-            data = with_provenance(data, target.connection)
-        if replace or skip_duplicates:
-            data = with_defaults(target, data, replace)
+        data = completed(target, conform(table, heading, name, target.connection.backend), provenance,
+                         replace, skip_duplicates)
         ingest(target, data, replace=replace, skip_duplicates=skip_duplicates, chunk_size=chunk_size)
+
+
+def completed(target, data: pa.Table, provenance: bool, replace: bool, skip_duplicates: bool) -> pa.Table:
+    """Conformed rows with what the load adds: provenance columns, and with replace or skip_duplicates
+    the defaults a clash on the key must see."""
+    if provenance:
+        data = with_provenance(data, target.connection)
+    return with_defaults(target, data, replace) if replace or skip_duplicates else data
 
 
 OVERLAP_MIN_ROWS = 256  # rows of in-table codec values worth encoding on a second thread
@@ -89,11 +94,7 @@ def insert_overlapped(target, table, *, replace, skip_duplicates, provenance):
             piece = checked.slice(start, step)
             for column, array in zip(codecs, encoded):
                 piece = piece.append_column(column, array)
-            data = piece.select(table.column_names)
-            if provenance:
-                data = with_provenance(data, target.connection)
-            if replace or skip_duplicates:
-                data = with_defaults(target, data, replace)
+            data = completed(target, piece.select(table.column_names), provenance, replace, skip_duplicates)
             ingest(target, data, replace=replace, skip_duplicates=skip_duplicates)
 
 

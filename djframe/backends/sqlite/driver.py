@@ -40,7 +40,6 @@ class SQLiteBackend(Backend):
 
     def __init__(self, path: str):
         self.path = path
-        self._insert_texts: dict = {}  # (schema, table, names, rows, conflict) -> INSERT text (insert_rows)
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT)
         self.conn.create_function("djf_md5", 1, _md5_text, deterministic=True)  # row digests (djframe.tables.stale)
         for statement in self.dialect.session_sql:
@@ -214,14 +213,8 @@ class SQLiteBackend(Backend):
         for every call, and sqlite3 keeps it compiled; literals made each one a new statement to parse
         (a quarter of a make's insert). The values are those the literals spelled (ints, floats, text)."""
         rows = list(rows)
-        shape = (schema, table, tuple(names), len(rows), conflict)
-        sql = self._insert_texts.get(shape)
-        if sql is None:  # text only: a table changed by DDL keeps its name, and its columns are the shape
-            d = self.dialect
-            sql = d.insert_sql(schema, table, names, ", ".join([d.bound_row(len(names))] * len(rows)), conflict)
-            if len(self._insert_texts) > 256:
-                self._insert_texts.clear()
-            self._insert_texts[shape] = sql
+        d = self.dialect
+        sql = d.insert_sql(schema, table, names, ", ".join([d.bound_row(len(names))] * len(rows)), conflict)
         return self.execute(sql, [v for row in rows for v in row])
 
     # ----- fetch normalisation ------------------------------------------------------
