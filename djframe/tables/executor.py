@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import math
 import threading
+import uuid
 
 from djframe.errors import DataJointError
 from djframe.tables.jobs import order_keys, picklable_error
@@ -35,20 +36,29 @@ def populate(table, executor, restrictions, *, suppress_errors, return_exception
     keys = order_keys(jobs.pending_keys(restrictions, priority, limit=max_calls), order)
     if not keys:
         return {"success_count": 0, "error_list": []}
+    from distributed import Event
+    stop = None if suppress_errors else Event(f"djframe-stop-{uuid.uuid4().hex}", client=executor)
     futures = [executor.submit(make_batch, _target(table), table.connection.settings, batch, make_kwargs or {},
-                               suppress_errors, pure=False, resources=dask_resources(_declared(table)))
+                               suppress_errors, stop and stop.name, pure=False,
+                               resources=dask_resources(_declared(table)))
                for batch in batches(keys, _worker_count(executor))]
-    return _gather(futures, suppress_errors, return_exception_objects)
+    return _gather(futures, stop, return_exception_objects)
 
 
-def make_batch(target, settings, keys, make_kwargs, suppress_errors=True) -> tuple[int, list]:
-    """On a worker: reserve -> make -> complete each key; (keys made, [(key, error)])."""
+def make_batch(target, settings, keys, make_kwargs, suppress_errors=True, stop=None) -> tuple[int, list]:
+    """On a worker: reserve -> make -> complete each key; (keys made, [(key, error)]). `stop`: the name
+    of the Dask event a failed make of this populate sets; no new key is started once it is set."""
+    if stop is not None:
+        from distributed import Event
+        stop = Event(stop)
     with _SERIAL:
         table = _table(target, settings)
         jobs = table.jobs
         made, errors = 0, []
         with jobs.heartbeat() as heartbeat:
             for key in keys:
+                if stop is not None and stop.is_set():
+                    break
                 if not jobs.reserve(key):
                     continue  # another task holds it or made it: nothing to do
                 holder = jobs.worker()["connection_id"]
@@ -85,16 +95,18 @@ def batches(keys: list, workers: int) -> list[list]:
     return [keys[i:i + size] for i in range(0, len(keys), size)]
 
 
-def _gather(futures, suppress_errors, return_exception_objects) -> dict:
-    """Tallies as tasks finish; an error that is not suppressed cancels the tasks not yet started."""
-    from distributed import as_completed
+def _gather(futures, stop, return_exception_objects) -> dict:
+    """Tallies as tasks finish. An error that is not suppressed (`stop`: its event) stops every task
+    before its next key, and is raised once all of them have returned: cancelling a running Dask task
+    does not stop it, so populate would return while its keys were still being made."""
+    from distributed import as_completed, wait
     success, error_list = 0, []
     for future in as_completed(futures):
         made, errors = future.result()
         success += made
-        if errors and not suppress_errors:
-            for other in futures:
-                other.cancel()
+        if errors and stop is not None:
+            stop.set()
+            wait(futures)
             raise errors[0][1]
         error_list += [(key, e if return_exception_objects else f"{type(e).__name__}: {e}") for key, e in errors]
     return {"success_count": success, "error_list": error_list}

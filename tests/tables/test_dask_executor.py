@@ -3,6 +3,7 @@
 import importlib
 import os
 import sys
+import time
 
 import distributed  # in the test extra: a missing one is a failure, not a skip
 import pytest
@@ -117,10 +118,15 @@ def test_failing_make_is_an_error_row(failing, client):
 
 
 def test_failing_make_raises_unless_suppressed(failing, client):
-    module, _ = failing
+    module, log = failing
     with pytest.raises(ValueError, match="bad source 5"):
         module.Result.populate(executor=client)
     assert module.Result.jobs.errors.keys() == [{"source_id": 5}]
+    # raised only once every task has returned: no key is still being made, none is made afterwards
+    assert len(module.Result.jobs.reserved) == 0
+    made_then, rows_then = made(log), len(module.Result())
+    time.sleep(0.5)
+    assert made(log) == made_then and len(module.Result()) == rows_then < KEYS
 
 
 def test_resources_reach_dask(pipeline, client):
